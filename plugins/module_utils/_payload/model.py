@@ -1,0 +1,443 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmpayload.core contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The payload model: parse, validate and normalise a declared payload, and digest it.
+
+Everything here runs before anything is written. A rejection names the option path
+(``files[2].content_b64``) and the file, never its content.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import io
+import json
+import os
+import re
+import stat
+import unicodedata
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass
+
+from .errors import PayloadValidationError
+
+DEVICES = ('cdrom', 'floppy')
+PRESETS = ('nocloud', 'configdrive', 'sysprep')
+CONTENT_KEYS = ('content', 'content_b64', 'src')
+DIGEST_FORMAT = 'vmpayload-digest/1'
+
+# ISO 9660 allows eight directory levels counting the root: seven directories and a file.
+ISO_MAX_PATH_COMPONENTS = 8
+# Joliet stores names as UCS-2 and caps each at 64 characters.
+JOLIET_MAX_NAME_UNITS = 64
+# Rock Ridge names carry the Linux NAME_MAX.
+ROCK_RIDGE_MAX_NAME_BYTES = 255
+# VFAT allows 255 UTF-16 units per name, but pyfatfs refuses a long name of more than 255
+# bytes in UTF-16, so 127 units is what the floppy writer can store.
+VFAT_MAX_NAME_UNITS = 127
+
+JOLIET_FORBIDDEN = frozenset('*:;?\\')
+VFAT_FORBIDDEN = frozenset('"*:<>?\\|')
+
+# The oVirt engine's rule for volume_id, kept for every device so that a payload moves
+# between platforms unchanged.
+ISO_LABEL_RE = re.compile(r'^[A-Za-z0-9_.\-]{1,32}$')
+# FAT volume labels are 11 bytes of upper-case OEM characters; '.' is not allowed there.
+FAT_LABEL_RE = re.compile(r'^[A-Z0-9_\-]{1,11}$')
+
+_B64_ALPHABET = frozenset(b'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/')
+_B64_WHITESPACE = frozenset(b' \t\r\n')
+_HASH_CHUNK = 1024 * 1024
+
+NOCLOUD_REQUIRED = ('meta-data', 'user-data')
+NOCLOUD_LABEL = 'cidata'
+CONFIGDRIVE_LABEL = 'config-2'
+CONFIGDRIVE_REQUIRED = 'openstack/latest/meta_data.json'
+CONFIGDRIVE_ROOTS = ('openstack/', 'ec2/')
+SYSPREP_NAMES = ('unattend.xml', 'autounattend.xml', 'sysprep.inf')
+
+
+@dataclass(frozen=True)
+class PayloadFile:
+    """One validated file: its normalised name, size, sha256 and where its bytes come from."""
+
+    name: str
+    size: int
+    sha256: str
+    data: bytes | None = None
+    src: str | None = None
+
+    def open(self):
+        """A binary stream of the content; ``src`` files are streamed from disk."""
+        if self.data is not None:
+            return io.BytesIO(self.data)
+        return open(self.src, 'rb')
+
+    def summary(self):
+        return {'name': self.name, 'size': self.size, 'sha256': self.sha256}
+
+
+@dataclass(frozen=True)
+class Payload:
+    """A validated payload, files sorted by name, with its canonical digest."""
+
+    device: str
+    label: str | None
+    files: tuple
+    digest: str
+
+    @property
+    def total_size(self):
+        return sum(f.size for f in self.files)
+
+    def directories(self):
+        """Every directory the files need, parents before children."""
+        dirs = set()
+        for f in self.files:
+            parts = f.name.split('/')[:-1]
+            for depth in range(1, len(parts) + 1):
+                dirs.add('/'.join(parts[:depth]))
+        return sorted(dirs, key=lambda d: (d.count('/'), d))
+
+    def summary(self):
+        """Metadata safe to log and diff: never content."""
+        return {
+            'device': self.device,
+            'label': self.label,
+            'digest': self.digest,
+            'files': [f.summary() for f in self.files],
+        }
+
+
+def payload_digest(device, label, named_hashes):
+    """Canonical sha256 of device, label and each (name, content sha256), sorted by name."""
+    document = {
+        'format': DIGEST_FORMAT,
+        'device': device,
+        'label': label or '',
+        'files': sorted([name, sha] for name, sha in named_hashes),
+    }
+    text = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(',', ':'))
+    return hashlib.sha256(text.encode('utf-8')).hexdigest()
+
+
+def _where(index, name=None):
+    if name is None:
+        return 'files[%d]' % index
+    return 'files[%d] %s' % (index, json.dumps(name, ensure_ascii=False))
+
+
+def normalise_name(raw, index, device):
+    """NFC-normalise a payload path and check it against every rule of ``device``."""
+    if not isinstance(raw, str):
+        raise PayloadValidationError('%s: name must be a string' % _where(index), option='files[%d].name' % index)
+    option = 'files[%d].name' % index
+    try:
+        raw.encode('utf-8')
+    except UnicodeEncodeError as exc:
+        raise PayloadValidationError('%s: name is not valid Unicode (unpaired surrogate at character %d)'
+                                     % (_where(index), exc.start), option=option)
+    name = unicodedata.normalize('NFC', raw)
+    where = _where(index, name)
+
+    def reject(rule):
+        raise PayloadValidationError('%s: %s' % (where, rule), option=option, file=name)
+
+    if not name:
+        reject('name is empty')
+    for position, char in enumerate(name):
+        if unicodedata.category(char) == 'Cc':
+            reject('name contains a control character (U+%04X) at character %d' % (ord(char), position))
+    if name.startswith('/'):
+        reject("name must be relative: remove the leading '/'")
+    if '\\' in name:
+        reject("name contains '\\': separate directories with '/'")
+    parts = name.split('/')
+    for part in parts:
+        if part == '':
+            reject("name has an empty path segment ('//' or a trailing '/')")
+        if part in ('.', '..'):
+            reject("path segment '%s' is not allowed" % part)
+
+    if device == 'cdrom':
+        if len(parts) > ISO_MAX_PATH_COMPONENTS:
+            reject('ISO 9660 allows at most %d directory levels; this name has %d'
+                   % (ISO_MAX_PATH_COMPONENTS - 1, len(parts) - 1))
+        for part in parts:
+            forbidden = sorted(set(part) & JOLIET_FORBIDDEN)
+            if forbidden:
+                reject('Joliet names cannot contain %s' % ' '.join(repr(c) for c in forbidden))
+            units = len(part.encode('utf-16-be')) // 2
+            if units > JOLIET_MAX_NAME_UNITS:
+                reject('segment of %d UTF-16 units is longer than Joliet allows (%d)'
+                       % (units, JOLIET_MAX_NAME_UNITS))
+            if len(part.encode('utf-8')) > ROCK_RIDGE_MAX_NAME_BYTES:
+                reject('segment is longer than Rock Ridge allows (%d UTF-8 bytes)' % ROCK_RIDGE_MAX_NAME_BYTES)
+    else:
+        for part in parts:
+            forbidden = sorted(set(part) & VFAT_FORBIDDEN)
+            if forbidden:
+                reject('FAT long names cannot contain %s' % ' '.join(repr(c) for c in forbidden))
+            if part.endswith(('.', ' ')):
+                reject('FAT names cannot end with a dot or a space')
+            if part.startswith(' '):
+                reject('FAT names cannot start with a space')
+            units = len(part.encode('utf-16-be')) // 2
+            if units > VFAT_MAX_NAME_UNITS:
+                reject('segment of %d UTF-16 units is longer than the floppy writer stores (%d)'
+                       % (units, VFAT_MAX_NAME_UNITS))
+    return name
+
+
+def decode_b64_strict(text):
+    """Decode base64, ignoring ASCII whitespace; raise ValueError naming the offending offset."""
+    raw = text.encode('ascii', errors='replace') if isinstance(text, str) else bytes(text)
+    if isinstance(text, str):
+        for position, char in enumerate(text):
+            if ord(char) > 127:
+                raise ValueError('character at offset %d is not in the base64 alphabet' % position)
+    significant = 0
+    padding_at = None
+    for position, byte in enumerate(raw):
+        if byte in _B64_WHITESPACE:
+            continue
+        if byte == ord('='):
+            if padding_at is None:
+                padding_at = significant
+            significant += 1
+            continue
+        if byte not in _B64_ALPHABET:
+            raise ValueError('character at offset %d is not in the base64 alphabet' % position)
+        if padding_at is not None:
+            raise ValueError("data continues after '=' padding at offset %d" % position)
+        significant += 1
+    if significant % 4:
+        raise ValueError('length of %d base64 characters is not a multiple of 4 (truncated?)' % significant)
+    if padding_at is not None and significant - padding_at > 2:
+        raise ValueError('more than two padding characters')
+    compact = bytes(b for b in raw if b not in _B64_WHITESPACE)
+    try:
+        return binascii.a2b_base64(compact, strict_mode=True)
+    except binascii.Error as exc:
+        raise ValueError(str(exc))
+
+
+def decode_utf8_strict(data):
+    """Decode UTF-8, raising ValueError with the byte offset of the first invalid sequence."""
+    try:
+        return data.decode('utf-8')
+    except UnicodeDecodeError as exc:
+        raise ValueError('invalid UTF-8 at byte offset %d' % exc.start)
+
+
+def _hash_src(path, where, option, name):
+    """Check ``src`` and hash it by streaming; returns (size, sha256)."""
+    def reject(rule):
+        raise PayloadValidationError('%s: src %s %s' % (where, json.dumps(path), rule), option=option, file=name)
+
+    if not isinstance(path, str) or not path:
+        raise PayloadValidationError('%s: src must be a non-empty path' % where, option=option, file=name)
+    if not os.path.isabs(path):
+        reject('is not absolute; src is read on the host where the module runs '
+               "(for a file on the controller use content: \"{{ lookup('file', ...) }}\")")
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        reject('does not exist')
+    except OSError as exc:
+        reject('cannot be read: %s' % exc.strerror)
+    if not stat.S_ISREG(info.st_mode):
+        reject('is not a regular file')
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with open(path, 'rb') as stream:
+            for chunk in iter(lambda: stream.read(_HASH_CHUNK), b''):
+                digest.update(chunk)
+                size += len(chunk)
+    except OSError as exc:
+        reject('cannot be read: %s' % exc.strerror)
+    return size, digest.hexdigest()
+
+
+def _parse_file(index, spec, device, max_content_size):
+    where = _where(index)
+    if not isinstance(spec, dict):
+        raise PayloadValidationError('%s: each file must be a mapping with name and one of %s'
+                                     % (where, ', '.join(CONTENT_KEYS)), option=where)
+    unknown = sorted(set(spec) - {'name'} - set(CONTENT_KEYS))
+    if unknown:
+        raise PayloadValidationError('%s: unknown key(s) %s' % (where, ', '.join(unknown)), option=where)
+    if spec.get('name') is None:
+        raise PayloadValidationError('%s: name is required' % where, option='files[%d].name' % index)
+    name = normalise_name(spec['name'], index, device)
+    where = _where(index, name)
+    given = [key for key in CONTENT_KEYS if spec.get(key) is not None]
+    if len(given) != 1:
+        raise PayloadValidationError('%s: give exactly one of %s (got %s)'
+                                     % (where, ', '.join(CONTENT_KEYS), ', '.join(given) or 'none'),
+                                     option=where, file=name)
+    key = given[0]
+    option = 'files[%d].%s' % (index, key)
+    value = spec[key]
+    if key == 'src':
+        size, sha = _hash_src(value, where, option, name)
+        result = PayloadFile(name=name, size=size, sha256=sha, src=value)
+    else:
+        if not isinstance(value, str):
+            raise PayloadValidationError('%s: %s must be a string' % (where, key), option=option, file=name)
+        if key == 'content':
+            try:
+                data = value.encode('utf-8')
+            except UnicodeEncodeError as exc:
+                raise PayloadValidationError('%s: content is not valid Unicode (unpaired surrogate at character %d); '
+                                             'use content_b64 for binary data' % (where, exc.start),
+                                             option=option, file=name)
+        else:
+            try:
+                data = decode_b64_strict(value)
+            except ValueError as exc:
+                raise PayloadValidationError('%s: content_b64 is not valid base64: %s' % (where, exc),
+                                             option=option, file=name)
+        result = PayloadFile(name=name, size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data)
+    if max_content_size is not None and result.size > max_content_size:
+        raise PayloadValidationError('%s: %d bytes is more than max_content_size (%d bytes)'
+                                     % (where, result.size, max_content_size), option=option, file=name)
+    return result
+
+
+def _collision_key(name, device):
+    if device == 'floppy':
+        return name.casefold()
+    return name
+
+
+def _check_tree(files, device):
+    """No two files may share a name, and no name may be both a file and a directory."""
+    seen = {}
+    for index, f in files:
+        key = _collision_key(f.name, device)
+        if key in seen:
+            other = seen[key]
+            rule = 'is the same name on FAT (case-insensitive)' if device == 'floppy' else 'is given twice'
+            raise PayloadValidationError('%s: name %s as files[%d]' % (_where(index, f.name), rule, other),
+                                         option='files[%d].name' % index, file=f.name)
+        seen[key] = index
+    for index, f in files:
+        parts = _collision_key(f.name, device).split('/')
+        for depth in range(1, len(parts)):
+            prefix = '/'.join(parts[:depth])
+            if prefix in seen:
+                raise PayloadValidationError('%s: %s is a file (files[%d]) and cannot also be a directory'
+                                             % (_where(index, f.name), json.dumps(prefix, ensure_ascii=False),
+                                                seen[prefix]), option='files[%d].name' % index, file=f.name)
+
+
+def normalise_label(label, device):
+    """Check a volume label against the device's rules; FAT labels are upper-cased."""
+    if label is None or label == '':
+        return None
+    if not isinstance(label, str):
+        raise PayloadValidationError('label must be a string', option='label')
+    if device == 'cdrom':
+        if not ISO_LABEL_RE.match(label):
+            raise PayloadValidationError('label %s is not a valid CD-ROM volume id: use 1 to 32 letters, digits, '
+                                         "'_', '-' or '.'" % json.dumps(label), option='label')
+        return label
+    upper = label.upper()
+    if not FAT_LABEL_RE.match(upper):
+        raise PayloadValidationError('label %s is not a valid FAT volume label: use 1 to 11 letters, digits, '
+                                     "'_' or '-' (FAT labels are stored upper-case)" % json.dumps(label),
+                                     option='label')
+    return upper
+
+
+def _preset_label(preset, label):
+    wanted = {'nocloud': NOCLOUD_LABEL, 'configdrive': CONFIGDRIVE_LABEL}.get(preset)
+    if wanted is None:
+        return label
+    if label not in (None, '') and label.lower() != wanted:
+        raise PayloadValidationError('preset %s needs label %s, not %s; leave label unset'
+                                     % (preset, wanted, json.dumps(label)), option='label')
+    return wanted
+
+
+def _inline_text(f, where, option):
+    """Inline content as text for a format check; ``src`` files are not read twice."""
+    if f.data is None:
+        return None
+    try:
+        return decode_utf8_strict(f.data)
+    except ValueError as exc:
+        raise PayloadValidationError('%s: %s' % (where, exc), option=option, file=f.name)
+
+
+def _check_preset(preset, indexed):
+    by_name = {f.name: (index, f) for index, f in indexed}
+    if preset == 'nocloud':
+        missing = [n for n in NOCLOUD_REQUIRED if n not in by_name]
+        if missing:
+            raise PayloadValidationError('preset nocloud needs %s at the top of the image (missing: %s)'
+                                         % (' and '.join(NOCLOUD_REQUIRED), ', '.join(missing)), option='files')
+    elif preset == 'configdrive':
+        if CONFIGDRIVE_REQUIRED not in by_name:
+            raise PayloadValidationError('preset configdrive needs %s' % CONFIGDRIVE_REQUIRED, option='files')
+        for index, f in indexed:
+            where = _where(index, f.name)
+            if not f.name.startswith(CONFIGDRIVE_ROOTS):
+                raise PayloadValidationError('%s: preset configdrive keeps files under openstack/ or ec2/'
+                                             % where, option='files[%d].name' % index, file=f.name)
+            if f.name.endswith('.json'):
+                text = _inline_text(f, where, 'files[%d]' % index)
+                if text is not None:
+                    try:
+                        json.loads(text)
+                    except ValueError as exc:
+                        raise PayloadValidationError('%s: not valid JSON (line %d, column %d)'
+                                                     % (where, exc.lineno, exc.colno),
+                                                     option='files[%d]' % index, file=f.name)
+    elif preset == 'sysprep':
+        answer = [(index, f) for index, f in indexed if f.name.casefold() in SYSPREP_NAMES]
+        if not answer:
+            raise PayloadValidationError('preset sysprep needs an answer file at the top of the image: '
+                                         'Unattend.xml, autounattend.xml or sysprep.inf', option='files')
+        for index, f in answer:
+            if not f.name.casefold().endswith('.xml'):
+                continue
+            where = _where(index, f.name)
+            text = _inline_text(f, where, 'files[%d]' % index)
+            if text is None:
+                continue
+            try:
+                ElementTree.fromstring(text)
+            except ElementTree.ParseError as exc:
+                line, column = exc.position
+                raise PayloadValidationError('%s: not well-formed XML (line %d, column %d)'
+                                             % (where, line, column), option='files[%d]' % index, file=f.name)
+
+
+def parse_payload(files, device='cdrom', label=None, preset=None, max_content_size=None):
+    """Validate a declared payload completely and return a :class:`Payload`.
+
+    Raises :class:`PayloadValidationError` on the first rule broken, before anything is written.
+    """
+    if device not in DEVICES:
+        raise PayloadValidationError('device must be one of %s, not %s' % (', '.join(DEVICES), json.dumps(device)),
+                                     option='device')
+    if preset is not None and preset not in PRESETS:
+        raise PayloadValidationError('preset must be one of %s, not %s' % (', '.join(PRESETS), json.dumps(preset)),
+                                     option='preset')
+    if max_content_size is not None and (not isinstance(max_content_size, int) or max_content_size < 0):
+        raise PayloadValidationError('max_content_size must be a number of bytes >= 0', option='max_content_size')
+    if not isinstance(files, (list, tuple)) or not files:
+        raise PayloadValidationError('files must be a non-empty list', option='files')
+    label = normalise_label(_preset_label(preset, label), device)
+    indexed = [(index, _parse_file(index, spec, device, max_content_size)) for index, spec in enumerate(files)]
+    _check_tree(indexed, device)
+    if preset is not None:
+        _check_preset(preset, indexed)
+    ordered = tuple(sorted((f for _, f in indexed), key=lambda f: f.name))
+    digest = payload_digest(device, label, [(f.name, f.sha256) for f in ordered])
+    return Payload(device=device, label=label, files=ordered, digest=digest)
