@@ -1,0 +1,52 @@
+# The two commands a user needs: `make demo` and `make test`. Both install what they need first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BUILD := .build
+COLLECTIONS := $(CURDIR)/$(BUILD)/collections
+COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/vmpayload/core
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export PYTHONPATH := $(COLLECTIONS)
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export LC_ALL := C.UTF-8
+
+.PHONY: deps demo test unit integration bench clean
+
+$(BUILD)/system.stamp: bindep.txt
+	@mkdir -p $(BUILD)
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+	$(PYTHON) -m venv $(BUILD)/bindep-venv && $(BUILD)/bindep-venv/bin/pip install -q bindep
+	missing="$$($(BUILD)/bindep-venv/bin/bindep -b test || true)"; \
+	if [ -n "$$missing" ]; then $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+	touch $@
+
+$(VENV)/stamp: requirements.txt tests/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt -r tests/requirements.txt
+	touch $@
+
+$(COLLECTION_LINK):
+	mkdir -p $(dir $@)
+	ln -sfn $(CURDIR) $@
+
+deps: $(BUILD)/system.stamp $(VENV)/stamp $(COLLECTION_LINK)
+
+demo: deps
+	$(VENV)/bin/ansible-playbook -e ansible_python_interpreter=$(CURDIR)/$(PY) playbooks/demo.yml
+
+unit: deps
+	$(PY) -m pytest -q tests/unit
+
+integration: deps
+	$(PY) tests/integration/run.py
+
+test: unit integration
+
+bench: deps
+	$(PY) benchmarks/image_build.py
+
+clean:
+	rm -rf $(BUILD) $(VENV) tests/output docs/build
