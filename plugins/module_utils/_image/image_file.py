@@ -79,8 +79,11 @@ def ensure_image(module):
 
     # In check mode the image is built in Ansible's own temporary directory, never beside dest.
     build_dir = module.tmpdir if module.check_mode else os.path.dirname(os.path.abspath(dest))
-    descriptor, temporary = tempfile.mkstemp(prefix='.%s.' % os.path.basename(dest), suffix='.partial',
-                                             dir=build_dir)
+    try:
+        descriptor, temporary = tempfile.mkstemp(prefix='.%s.' % os.path.basename(dest), suffix='.partial',
+                                                 dir=build_dir)
+    except OSError as exc:
+        raise ImageWriteError('cannot create a file in %s to build the image: %s' % (build_dir, exc.strerror))
     os.close(descriptor)
     try:
         writer.write(payload, temporary)
