@@ -41,9 +41,10 @@ unit: deps
 	$(PY) -m pytest -q tests/unit
 
 integration: deps
-	$(PY) tests/integration/run.py
+	$(PY) -m pytest -q tests/integration
 
-test: unit integration
+test: deps
+	$(PY) -m pytest -q tests/unit tests/integration
 
 bench: deps
 	$(PY) benchmarks/image_build.py
