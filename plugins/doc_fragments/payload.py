@@ -55,10 +55,11 @@ options:
           - The path of the file in the image, directories separated by V(/); directories are created.
           - Unicode is allowed and normalised to NFC. No empty segment, no V(.) or V(..), no leading V(/),
             no V(\\), no control characters.
-          - On V(cdrom) at most 7 directory levels, each segment at most 64 UTF-16 units (Joliet) and
-            none of C(* : ; ? \\).
-          - On V(floppy) each segment at most 127 UTF-16 units, none of C(" * : < > ? \\ |), no trailing
-            dot or space, and no two names equal when upper and lower case are taken as the same.
+          - On V(cdrom) at most 7 directory levels, each segment at most 64 UTF-16 units (Joliet), and none
+            of the characters C(*), C(:), C(;), C(?) or a backslash.
+          - On V(floppy) each segment at most 127 UTF-16 units, none of the characters C(*), C(:), C(<), C(>),
+            C(?), C(|), a double quote or a backslash, no trailing dot or space, and no two names equal when
+            upper and lower case are taken as the same.
         type: str
         required: true
       content:

@@ -54,7 +54,7 @@ attributes:
     details: The image is built in Ansible's temporary directory to learn whether O(dest) would change.
   diff_mode:
     support: full
-    details: The diff lists file names, sizes and sha256 digests before and after, never content.
+    details: The diff lists file names, sizes and sha256 digests before and after; never content.
   idempotent:
     support: full
   safe_file_operations:
