@@ -88,13 +88,13 @@ def payload_b64encode(text, encoding='utf-8'):
         data = text.encode(codec)
     except UnicodeEncodeError as exc:
         if _is_surrogate(text[exc.start]):
-            why = ('is an unpaired surrogate: the text was read from bytes that are not valid UTF-8. '
+            why = ('is an unpaired surrogate, as Ansible makes of bytes that are not valid UTF-8 when it reads them. '
                    'Keep such data as bytes (payload_files turns this text back into its bytes, as content_b64)')
         else:
-            why = 'has no form in %s: choose an encoding that has it, such as utf-8' % codec
+            why = 'has no form in %s. Choose an encoding that has it, such as utf-8' % encoding
         # "from None": the codec's own message quotes the character, which is content.
         raise AnsibleFilterError('the text cannot be encoded as %s: the character at offset %d %s'
-                                 % (codec, exc.start, why)) from None
+                                 % (encoding, exc.start, why)) from None
     return _b64(data)
 
 
@@ -111,15 +111,15 @@ def payload_b64decode(b64, encoding='utf-8'):
         try:
             return decode_utf8_strict(data)
         except ValueError as exc:
-            problem = str(exc)
+            problem = '%s of the decoded bytes' % exc
     else:
         try:
             return data.decode(codec)
         except UnicodeDecodeError as exc:
-            problem = 'invalid %s at byte offset %d (%s)' % (codec, exc.start, exc.reason)
-    raise AnsibleFilterError('the base64 decodes to bytes that are not %s text (%s of the decoded bytes): keep '
-                             'binary data as base64 (content_b64), or pass the encoding the text is in, such as '
-                             'encoding="utf-16"' % (codec, problem))
+            problem = 'invalid %s at byte offset %d of the decoded bytes (%s)' % (encoding, exc.start, exc.reason)
+    raise AnsibleFilterError('the base64 decodes to bytes that are not %s text: %s. Keep binary data as base64 '
+                             '(content_b64), or pass the encoding the text is in, such as encoding="utf-16"'
+                             % (encoding, problem))
 
 
 def _text_entry(name, text):
