@@ -4,8 +4,8 @@
 
 """FAT12/FAT16 payload images with VFAT long names, built with pyfatfs, byte-for-byte reproducible.
 
-pyfatfs formats and keeps the directories; three things it does not do are done here, on our
-own image only:
+pyfatfs formats and keeps the directories; what it does not do, or does wrong, is done here, on
+our own image only:
 
 * its ``mkfs`` leaves heads and sectors per track at zero, which mtools and some firmware reject,
   and FAT12 entry 1 at 0xFF0 where readers expect all ones: we write the standard geometry
@@ -13,7 +13,12 @@ own image only:
 * it stamps the current local time into every directory entry: we set every date to the build
   epoch (in UTC) before the directories are written for the last time;
 * its ``writebytes`` holds a whole file in memory and writes cluster by cluster: we allocate each
-  file's clusters through pyfatfs and stream the content into them in large sequential writes.
+  file's clusters through pyfatfs and stream the content into them in large sequential writes;
+* its root-directory label entry goes through its 8.3 name generator (cut at 8 characters,
+  'NO NAME' becomes 'NONAME'): we make it match the boot sector, or drop it without a label;
+* names: short names are kept ASCII so every non-ASCII name has a long name, names that are
+  8.3 but for a space are created under a stand-in and renamed, and names that are their own
+  8.3 name are created before any alias could take them (see ``_creation_order``).
 
 The volume serial is taken from the payload digest, so it is stable and differs between payloads.
 """
@@ -32,6 +37,7 @@ from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors imp
 )
 
 try:
+    from pyfatfs.EightDotThree import EightDotThree
     from pyfatfs.PyFat import PyFat
     from pyfatfs.PyFatFS import PyFatFS
     from pyfatfs._exceptions import PyFATException
@@ -47,9 +53,14 @@ FLOPPY_288 = 2949120
 FAT12_MAX = 4 * MIB
 # pyfatfs's FAT16 table starts at 8400 sectors.
 FAT16_MIN = 5 * MIB
-FAT16_MAX = 2048 * MIB
+# 2048 MiB would give 65527 clusters of 32 KiB: a FAT16 volume needs fewer than 65525, or readers
+# take it for FAT32 (fsck.vfat: 'Too many clusters for FAT16'; mtools cannot read its FAT).
+FAT16_MAX = 2047 * MIB
 DIR_ENTRY = 32
 LFN_CHARS_PER_ENTRY = 13
+LFN_BYTES_PER_ENTRY = 2 * LFN_CHARS_PER_ENTRY
+# Short names in ASCII only: see FatWriter._populate.
+SHORT_NAME_ENCODING = 'ascii'
 COPY_CHUNK = 4 * MIB
 FAT12_EOC = 0xFFF
 FAT16_EOC = 0xFFFF
@@ -97,7 +108,7 @@ def parse_size(value):
         return size
     if size % MIB or not (MIB <= size <= FAT12_MAX or FAT16_MIN <= size <= FAT16_MAX):
         raise PayloadValidationError('size %r is not a FAT image size this collection builds: use 1440K, 2880K, '
-                                     '1M to 4M, or 5M to 2048M in whole MiB, or auto' % value, option='size')
+                                     '1M to 4M, or 5M to 2047M in whole MiB, or auto' % value, option='size')
     return size
 
 
@@ -156,6 +167,46 @@ def _needs(payload, layout):
 def _fits(payload, layout):
     root_slots, clusters = _needs(payload, layout)
     return root_slots <= layout.root_entries and clusters <= layout.clusters
+
+
+def _pyfatfs_path(name):
+    """The path pyfatfs is asked to create for ``name``.
+
+    A segment that is a valid 8.3 name but for an inner space ('READ ME.TXT', '2024 01') makes
+    pyfatfs fail: its short name drops the space, so it wants a long name, then refuses one because
+    the name 'is already 8.3 conform'. Such a segment is created with '?' for each space (a
+    character no FAT payload name holds, so it cannot clash) and renamed by _set_long_name().
+    """
+    parts = name.split('/')
+    for index, part in enumerate(parts):
+        if ' ' in part and EightDotThree.is_8dot3_conform(part, encoding=SHORT_NAME_ENCODING):
+            parts[index] = part.replace(' ', '?')
+    return '/'.join(parts)
+
+
+def _creation_order(entry):
+    """Parents first; in each directory, names that are their own 8.3 name first.
+
+    pyfatfs finds an entry by its long name or its 8.3 name, and gives a new long name an 8.3
+    alias no existing entry has. Created after '+a.txt' (alias '_A.TXT'), '_A.TXT' would be taken
+    for that file: pyfatfs skips it silently and its content overwrites the other file's.
+    """
+    name = entry[0]
+    leaf = _pyfatfs_path(name).rpartition('/')[2]
+    return name.count('/'), not EightDotThree.is_8dot3_conform(leaf, encoding=SHORT_NAME_ENCODING), name
+
+
+def _set_long_name(entry, name):
+    """Write ``name`` into ``entry``'s long-name slots, which hold a stand-in of the same length."""
+    encoded = name.encode('utf-16-le')
+    if len(encoded) % LFN_BYTES_PER_ENTRY:
+        encoded += b'\0\0'
+    encoded += b'\xff' * (-len(encoded) % LFN_BYTES_PER_ENTRY)
+    for slot in entry.lfn_entry.lfn_entries.values():
+        at = ((slot['LDIR_Ord'] & 0x1F) - 1) * LFN_BYTES_PER_ENTRY
+        slot['LDIR_Name1'] = encoded[at:at + 10]
+        slot['LDIR_Name2'] = encoded[at + 10:at + 22]
+        slot['LDIR_Name3'] = encoded[at + 22:at + 26]
 
 
 def _candidate_sizes():
@@ -224,7 +275,8 @@ class FatWriter(ImageWriter):
         sectors_per_track, heads, media = layout.geometry
         fat.mkfs(path, PyFat.FAT_TYPE_FAT12 if layout.fat_bits == 12 else PyFat.FAT_TYPE_FAT16,
                  size=layout.size, label=payload.label or 'NO NAME',
-                 volume_id=int(payload.digest[:8], 16), media_type=media)
+                 # pyfatfs takes a volume_id of 0 as 'none given' and derives one from the clock.
+                 volume_id=int(payload.digest[:8], 16) or 1, media_type=media)
         try:
             header = fat.bpb_header
             actual = (header['BPB_SecPerClus'], header['BPB_FATSz16'], header['BPB_RootEntCnt'])
@@ -236,6 +288,18 @@ class FatWriter(ImageWriter):
             header['BPB_SecPerTrk'] = sectors_per_track
             header['BPB_NumHeads'] = heads
             fat._write_bpb_header()
+            # pyfatfs also writes the label as a root-directory entry through its 8.3 name
+            # generator, which cuts it after 8 characters and turns 'NO NAME' into 'NONAME', so
+            # readers (blkid, Windows, mtools) see another label than the boot sector's and
+            # fsck.vfat complains. Keep the entry equal to the boot sector; without a label,
+            # write none, as mkfs.fat does.
+            for entry in list(fat.root_dir._get_entries_raw()):
+                if entry.is_volume_id():
+                    if payload.label:
+                        entry.name.set_byte_name(payload.label.ljust(11).encode('ascii'))
+                    else:
+                        fat.root_dir.remove_dir_entry(entry.get_short_name())
+            fat.update_directory_entry(fat.root_dir)
             # FAT entry 1 is end-of-chain with all bits set; pyfatfs writes 0xFF0 on FAT12,
             # which mtools rejects ("Initial bytes of fat is not 0xff").
             fat.fat[1] = FAT12_EOC if layout.fat_bits == 12 else FAT16_EOC
@@ -244,13 +308,24 @@ class FatWriter(ImageWriter):
             fat.close()
 
     def _populate(self, payload, path):
-        filesystem = PyFatFS(path, utc=True, preserve_case=True, lazy_load=False)
+        # Short names in ASCII only: with the default ibm437, an upper-case name such as '¢' or
+        # 'ÄÖÜ' fits 8.3 and gets no long name, and a reader with another OEM code page (mtools
+        # and Western-European Windows use 850) shows other characters. With 'ascii' every
+        # non-ASCII name keeps its exact spelling in a VFAT long-name entry.
+        filesystem = PyFatFS(path, encoding=SHORT_NAME_ENCODING, utc=True, preserve_case=True, lazy_load=False)
         try:
-            for directory in payload.directories():
-                filesystem.makedir('/' + directory)
-            for f in payload.files:
-                filesystem.create('/' + f.name)
+            entries = [(d, True) for d in payload.directories()] + [(f.name, False) for f in payload.files]
+            for name, is_directory in sorted(entries, key=_creation_order):
+                if is_directory:
+                    filesystem.makedir('/' + _pyfatfs_path(name))
+                else:
+                    filesystem.create('/' + _pyfatfs_path(name))
             fat = filesystem.fs
+            renamed = [(fat.root_dir.get_entry('/' + _pyfatfs_path(name)), name.rpartition('/')[2])
+                       for name in payload.directories() + [f.name for f in payload.files]
+                       if _pyfatfs_path(name).rpartition('/')[2] != name.rpartition('/')[2]]
+            for entry, leaf in renamed:
+                _set_long_name(entry, leaf)
             for f in payload.files:
                 if f.size:
                     entry = fat.root_dir.get_entry('/' + f.name)

@@ -8,7 +8,9 @@ pycdlib stamps ``time.time()`` in local time into every directory record, Rock R
 and volume descriptor, and has no option for a fixed date (its issue #113). We pin the dates on
 our own ISO object before writing, and patch the three volume-descriptor dates that pycdlib
 computes while writing at their fixed ECMA-119 offsets afterwards; nothing process-wide is
-touched, so another pycdlib user in the same process is unaffected.
+touched, so another pycdlib user in the same process is unaffected. Our ISO object (``_PyCdlib``)
+also checks Joliet's 64-character limit in UCS-2 units rather than UTF-8 bytes, and a label
+longer than Joliet's 16 characters goes whole into the primary volume descriptor.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ try:
     import pycdlib
     from pycdlib import dates as pycdlib_dates
     from pycdlib.pycdlibexception import PyCdlibException
+    from pycdlib import utils as pycdlib_utils
     PYCDLIB_IMPORT_ERROR = None
 except ImportError:
     PYCDLIB_IMPORT_ERROR = traceback.format_exc()
@@ -44,6 +47,7 @@ VD_EFFECTIVE_OFFSET = 864
 FILE_MODE = 0o100444
 DIRECTORY_MODE = 0o040555
 APPLICATION_ID = 'VMPAYLOAD.CORE'
+JOLIET_LABEL_CHARS = 16
 
 _ISO_INVALID = re.compile(r'[^A-Z0-9_]')
 
@@ -140,6 +144,22 @@ def _pin_volume_descriptor_dates(path, epoch):
             sector += 1
 
 
+if PYCDLIB_IMPORT_ERROR is None:
+    class _PyCdlib(pycdlib.PyCdlib):
+        """Our own ISO object, differing from pycdlib's in one check.
+
+        pycdlib applies Joliet's 64-character limit to the UTF-8 bytes of a name, so a name of
+        33 accented or 22 CJK characters fails while being well within the 64 UCS-2 units Joliet
+        allows. The model checks the real limit (UTF-16 units) before anything is written.
+        """
+
+        def _joliet_name_and_parent_from_path(self, joliet_path):
+            splitpath = pycdlib_utils.split_path(joliet_path)
+            name = splitpath.pop()
+            parent = self._find_joliet_record(b'/' + b'/'.join(splitpath))
+            return name.decode('utf-8').encode('utf-16_be'), parent
+
+
 class IsoWriter(ImageWriter):
     """CD-ROM payloads: ISO 9660 level 1 names, Joliet (level 3) and Rock Ridge 1.09."""
 
@@ -166,11 +186,20 @@ class IsoWriter(ImageWriter):
     def write(self, payload, path):
         self.plan(payload)
         iso_paths = self._iso_paths(payload)
-        iso = pycdlib.PyCdlib()
+        iso = _PyCdlib()
+        label = payload.label or ''
+        try:
+            # The Joliet descriptor holds 16 UCS-2 characters of the volume id and pycdlib refuses
+            # a longer one: Joliet gets the first 16 (as mkisofs does), the primary descriptor all
+            # of it (up to 32). new() runs outside the block below: close() on an ISO object whose
+            # new() failed raises, and would hide the real error.
+            iso.new(interchange_level=1, vol_ident=label[:JOLIET_LABEL_CHARS], app_ident_str=APPLICATION_ID,
+                    joliet=3, rock_ridge='1.09')
+        except PyCdlibException as exc:
+            raise ImageWriteError('building the ISO image failed: %s' % exc)
+        iso.pvd.volume_identifier = label.encode('ascii').ljust(32)
         streams = []
         try:
-            iso.new(interchange_level=1, vol_ident=payload.label or '', app_ident_str=APPLICATION_ID,
-                    joliet=3, rock_ridge='1.09')
             for directory in payload.directories():
                 leaf = directory.rpartition('/')[2]
                 iso.add_directory(iso_paths[directory], rr_name=leaf, joliet_path='/' + directory,

@@ -37,6 +37,9 @@ ROCK_RIDGE_MAX_NAME_BYTES = 255
 # VFAT allows 255 UTF-16 units per name, but pyfatfs refuses a long name of more than 255
 # bytes in UTF-16, so 127 units is what the floppy writer can store.
 VFAT_MAX_NAME_UNITS = 127
+# Linux's NAME_MAX: 127 CJK characters are 381 bytes of UTF-8, which no Linux filesystem holds
+# (mtools' mcopy even crashes on such a name).
+LINUX_NAME_MAX_BYTES = 255
 
 JOLIET_FORBIDDEN = frozenset('*:;?\\')
 VFAT_FORBIDDEN = frozenset('"*:<>?\\|')
@@ -188,6 +191,9 @@ def normalise_name(raw, index, device):
             if units > VFAT_MAX_NAME_UNITS:
                 reject('segment of %d UTF-16 units is longer than the floppy writer stores (%d)'
                        % (units, VFAT_MAX_NAME_UNITS))
+            # A Linux guest (and mtools) must be able to create the name on its own filesystems.
+            if len(part.encode('utf-8')) > LINUX_NAME_MAX_BYTES:
+                reject('segment is longer than Linux allows in a name (%d UTF-8 bytes)' % LINUX_NAME_MAX_BYTES)
     return name
 
 
@@ -278,7 +284,7 @@ def _parse_file(index, spec, device, max_content_size):
     if len(given) != 1:
         raise PayloadValidationError('%s: give exactly one of %s (got %s)'
                                      % (where, ', '.join(CONTENT_KEYS), ', '.join(given) or 'none'),
-                                     option=where, file=name)
+                                     option='files[%d]' % index, file=name)
     key = given[0]
     option = 'files[%d].%s' % (index, key)
     value = spec[key]
@@ -325,6 +331,20 @@ def _check_tree(files, device):
             raise PayloadValidationError('%s: name %s as files[%d]' % (_where(index, f.name), rule, other),
                                          option='files[%d].name' % index, file=f.name)
         seen[key] = index
+    # On FAT a directory spelled two ways ('Dir/a', 'dir/b') would become two entries that
+    # case-insensitive readers cannot tell apart.
+    spelled = {}
+    for index, f in files:
+        parts = f.name.split('/')
+        for depth in range(1, len(parts)):
+            prefix = '/'.join(parts[:depth])
+            first = spelled.setdefault(_collision_key(prefix, device), (prefix, index))
+            if first[0] != prefix:
+                raise PayloadValidationError('%s: directory %s is the same name on FAT (case-insensitive) as %s '
+                                             'in files[%d]; spell it one way'
+                                             % (_where(index, f.name), json.dumps(prefix, ensure_ascii=False),
+                                                json.dumps(first[0], ensure_ascii=False), first[1]),
+                                             option='files[%d].name' % index, file=f.name)
     for index, f in files:
         parts = _collision_key(f.name, device).split('/')
         for depth in range(1, len(parts)):
@@ -358,6 +378,8 @@ def _preset_label(preset, label):
     wanted = {'nocloud': NOCLOUD_LABEL, 'configdrive': CONFIGDRIVE_LABEL}.get(preset)
     if wanted is None:
         return label
+    if label is not None and not isinstance(label, str):
+        raise PayloadValidationError('label must be a string', option='label')
     if label not in (None, '') and label.lower() != wanted:
         raise PayloadValidationError('preset %s needs label %s, not %s; leave label unset'
                                      % (preset, wanted, json.dumps(label)), option='label')
