@@ -42,7 +42,7 @@ options:
   size:
     description:
       - The size of a floppy image. V(1440K) (the default, also V(1.44M)) and V(2880K) (also V(2.88M)) are standard
-        floppies. V(1M) to V(4M) give FAT12 and V(5M) to V(2048M), in whole MiB, give FAT16 disk images.
+        floppies. V(1M) to V(4M) give FAT12 and V(5M) to V(2047M), in whole MiB, give FAT16 disk images.
         A plain number is taken as bytes.
       - V(auto) picks the smallest of these that holds the payload.
       - A payload that does not fit fails with the room it needs; the image is never silently truncated.

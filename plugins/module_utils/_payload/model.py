@@ -52,6 +52,7 @@ FAT_LABEL_RE = re.compile(r'^[A-Z0-9_\-]{1,11}$')
 
 _B64_ALPHABET = frozenset(b'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/')
 _B64_WHITESPACE = frozenset(b' \t\r\n')
+_B64_WHITESPACE_BYTES = b' \t\r\n'
 _HASH_CHUNK = 1024 * 1024
 
 NOCLOUD_REQUIRED = ('meta-data', 'user-data')
@@ -141,7 +142,7 @@ def normalise_name(raw, index, device):
         raw.encode('utf-8')
     except UnicodeEncodeError as exc:
         raise PayloadValidationError('%s: name is not valid Unicode (unpaired surrogate at character %d)'
-                                     % (_where(index), exc.start), option=option)
+                                     % (_where(index), exc.start), option=option) from None
     name = unicodedata.normalize('NFC', raw)
     where = _where(index, name)
 
@@ -198,8 +199,25 @@ def normalise_name(raw, index, device):
 
 
 def decode_b64_strict(text):
-    """Decode base64, ignoring ASCII whitespace; raise ValueError naming the offending offset."""
+    """Decode base64, ignoring ASCII whitespace; raise ValueError naming the offending offset.
+
+    Valid input is decoded in C; only input already known to be bad is scanned character by
+    character, to say where it goes wrong.
+    """
+    # A non-ASCII character becomes '?', which the strict decoder rejects.
     raw = text.encode('ascii', errors='replace') if isinstance(text, str) else bytes(text)
+    compact = raw.translate(None, _B64_WHITESPACE_BYTES)
+    if len(compact) % 4 == 0:
+        try:
+            return binascii.a2b_base64(compact, strict_mode=True)
+        except binascii.Error:
+            pass
+    _explain_bad_b64(text, raw)
+    raise ValueError('not valid base64')
+
+
+def _explain_bad_b64(text, raw):
+    """Raise ValueError for the first fault in base64 input that failed to decode."""
     if isinstance(text, str):
         for position, char in enumerate(text):
             if ord(char) > 127:
@@ -223,11 +241,8 @@ def decode_b64_strict(text):
         raise ValueError('length of %d base64 characters is not a multiple of 4 (truncated?)' % significant)
     if padding_at is not None and significant - padding_at > 2:
         raise ValueError('more than two padding characters')
-    compact = bytes(b for b in raw if b not in _B64_WHITESPACE)
-    try:
-        return binascii.a2b_base64(compact, strict_mode=True)
-    except binascii.Error as exc:
-        raise ValueError(str(exc))
+    if padding_at is not None and padding_at % 4 < 2:
+        raise ValueError("misplaced '=' padding")
 
 
 def decode_utf8_strict(data):
@@ -235,7 +250,7 @@ def decode_utf8_strict(data):
     try:
         return data.decode('utf-8')
     except UnicodeDecodeError as exc:
-        raise ValueError('invalid UTF-8 at byte offset %d' % exc.start)
+        raise ValueError('invalid UTF-8 at byte offset %d' % exc.start) from None
 
 
 def _hash_src(path, where, option, name):
@@ -300,13 +315,13 @@ def _parse_file(index, spec, device, max_content_size):
             except UnicodeEncodeError as exc:
                 raise PayloadValidationError('%s: content is not valid Unicode (unpaired surrogate at character %d); '
                                              'use content_b64 for binary data' % (where, exc.start),
-                                             option=option, file=name)
+                                             option=option, file=name) from None
         else:
             try:
                 data = decode_b64_strict(value)
             except ValueError as exc:
                 raise PayloadValidationError('%s: content_b64 is not valid base64: %s' % (where, exc),
-                                             option=option, file=name)
+                                             option=option, file=name) from None
         result = PayloadFile(name=name, size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data)
     if max_content_size is not None and result.size > max_content_size:
         raise PayloadValidationError('%s: %d bytes is more than max_content_size (%d bytes)'
@@ -393,7 +408,7 @@ def _inline_text(f, where, option):
     try:
         return decode_utf8_strict(f.data)
     except ValueError as exc:
-        raise PayloadValidationError('%s: %s' % (where, exc), option=option, file=f.name)
+        raise PayloadValidationError('%s: %s' % (where, exc), option=option, file=f.name) from None
 
 
 def _check_preset(preset, indexed):
@@ -416,10 +431,13 @@ def _check_preset(preset, indexed):
                 if text is not None:
                     try:
                         json.loads(text)
-                    except ValueError as exc:
+                    except json.JSONDecodeError as exc:
                         raise PayloadValidationError('%s: not valid JSON (line %d, column %d)'
                                                      % (where, exc.lineno, exc.colno),
-                                                     option='files[%d]' % index, file=f.name)
+                                                     option='files[%d]' % index, file=f.name) from None
+                    except RecursionError:
+                        raise PayloadValidationError('%s: JSON nested too deeply to check' % where,
+                                                     option='files[%d]' % index, file=f.name) from None
     elif preset == 'sysprep':
         answer = [(index, f) for index, f in indexed if f.name.casefold() in SYSPREP_NAMES]
         if not answer:
@@ -428,16 +446,17 @@ def _check_preset(preset, indexed):
         for index, f in answer:
             if not f.name.casefold().endswith('.xml'):
                 continue
-            where = _where(index, f.name)
-            text = _inline_text(f, where, 'files[%d]' % index)
-            if text is None:
+            if f.data is None:
                 continue
+            # Parsed as bytes so that the file's own BOM and encoding declaration decide:
+            # Windows tools often write UTF-16 answer files.
             try:
-                ElementTree.fromstring(text)
+                ElementTree.fromstring(f.data)
             except ElementTree.ParseError as exc:
                 line, column = exc.position
                 raise PayloadValidationError('%s: not well-formed XML (line %d, column %d)'
-                                             % (where, line, column), option='files[%d]' % index, file=f.name)
+                                             % (_where(index, f.name), line, column),
+                                             option='files[%d]' % index, file=f.name) from None
 
 
 def parse_payload(files, device='cdrom', label=None, preset=None, max_content_size=None):
@@ -451,7 +470,8 @@ def parse_payload(files, device='cdrom', label=None, preset=None, max_content_si
     if preset is not None and preset not in PRESETS:
         raise PayloadValidationError('preset must be one of %s, not %s' % (', '.join(PRESETS), json.dumps(preset)),
                                      option='preset')
-    if max_content_size is not None and (not isinstance(max_content_size, int) or max_content_size < 0):
+    if max_content_size is not None and (not isinstance(max_content_size, int) or isinstance(max_content_size, bool)
+                                         or max_content_size < 0):
         raise PayloadValidationError('max_content_size must be a number of bytes >= 0', option='max_content_size')
     if not isinstance(files, (list, tuple)) or not files:
         raise PayloadValidationError('files must be a non-empty list', option='files')

@@ -434,3 +434,34 @@ def test_strict_base64_accepts_valid_input_with_whitespace(encoded, decoded):
 def test_names_at_the_limits_are_accepted(device, names):
     payload = parse_payload([{'name': n, 'content': ''} for n in names], device=device)
     assert {f.name for f in payload.files} == set(names)
+
+
+def test_utf16_answer_file_with_its_own_declaration_is_accepted():
+    xml = '<?xml version="1.0" encoding="utf-16"?><unattend xmlns="urn:schemas-microsoft-com:unattend"/>'
+    encoded = base64.b64encode(xml.encode('utf-16')).decode()
+    payload = parse_payload([{'name': 'Unattend.xml', 'content_b64': encoded}], preset='sysprep')
+    assert payload.files[0].data == xml.encode('utf-16')
+
+
+def test_deeply_nested_configdrive_json_is_refused_cleanly():
+    deep = [{'name': 'openstack/latest/meta_data.json', 'content': '[' * 100000}]
+    with pytest.raises(PayloadValidationError) as failure:
+        parse_payload(deep, preset='configdrive')
+    assert 'nested too deeply' in str(failure.value) and failure.value.option == 'files[0]'
+
+
+@pytest.mark.parametrize('spec', [
+    {'name': 'n\udcff', 'content': 'x'},
+    {'name': 'n', 'content': 'secret\udcff'},
+    {'name': 'n', 'content_b64': 'QUJD\u00e9EVG'},
+])
+def test_errors_chain_no_codec_exception_that_quotes_content(spec):
+    with pytest.raises(PayloadValidationError) as failure:
+        parse_payload([spec])
+    assert failure.value.__cause__ is None and failure.value.__suppress_context__
+
+
+def test_max_content_size_refuses_a_boolean():
+    with pytest.raises(PayloadValidationError) as failure:
+        parse_payload([{'name': 'a', 'content': 'x'}], max_content_size=True)
+    assert failure.value.option == 'max_content_size'
