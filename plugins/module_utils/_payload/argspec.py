@@ -33,3 +33,20 @@ def payload_params(params):
     files = [{key: value for key, value in spec.items() if value is not None} for spec in params['files']]
     return dict(files=files, device=params['device'], label=params['label'], preset=params['preset'],
                 max_content_size=params['max_content_size'])
+
+VM_ARGSPEC = dict(
+    name=dict(type='str'),
+    uuid=dict(type='str', aliases=['id']),
+)
+VM_ONE_OF = [('name', 'uuid')]
+
+LIBVIRT_ARGSPEC = dict(
+    uri=dict(type='str', default='qemu:///system'),
+    pool=dict(type='str', default='vmpayload'),
+)
+
+
+def optional_files(argspec):
+    """The payload group with ``files`` not required (a module that also removes payloads)."""
+    files = dict(argspec['files'], required=False)
+    return dict(argspec, files=files)

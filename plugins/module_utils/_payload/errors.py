@@ -39,3 +39,11 @@ class MissingLibraryError(PayloadError):
         super().__init__('the Python library %s is required' % library)
         self.library = library
         self.import_traceback = import_traceback
+
+
+class VmNotFoundError(PayloadError):
+    """No VM has the given name or id."""
+
+
+class BackendError(PayloadError):
+    """The platform refused or failed an operation (connection, storage pool, device change)."""

@@ -1,0 +1,168 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: vmpayload.core contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: vm_payload
+short_description: Give a VM a permanent payload, or take it away
+version_added: 0.1.0
+description:
+  - Keeps a payload with the VM (oVirt's "permanent" availability). On libvirt the collection plays VDSM's part.
+    It builds the image, uploads it as a volume into a storage pool through libvirt's stream API, attaches it,
+    and records what it attached in the domain's C(<metadata>). The namespace is C(urn:x-vmpayload:payload:1) and
+    the record holds the digest, device, label, file names and sizes, and the volume.
+  - Idempotent by payload digest. When the digest is unchanged and the drive still holds the payload's volume,
+    nothing is uploaded. A different payload gets a new volume, the drive is switched to it, and the old volume
+    is deleted once no definition of the domain uses it.
+  - The whole payload is validated before anything is touched.
+author:
+  - vmpayload.core contributors
+extends_documentation_fragment:
+  - vmpayload.core.payload
+  - vmpayload.core.vm
+  - vmpayload.core.attributes
+options:
+  state:
+    description:
+      - V(present) makes the payload the VM's permanent payload; V(absent) removes it (availability "none") and
+        deletes its volumes.
+    type: str
+    choices: [present, absent]
+    default: present
+  drive:
+    description:
+      - V(dedicated) puts the payload on a drive of its own at a fixed slot, as today's oVirt engine does, so the
+        VM's own install media stays where it is. That slot is IDE C(hdd) on i440fx machines, SATA C(sdz) on q35
+        machines, and C(fda) for floppies.
+      - V(replace) puts the payload into the VM's existing CD-ROM (or floppy) drive, the first one or the one
+        named by O(target), as the oVirt feature page describes. When someone later changes the media on that
+        drive, the next run reports it as RV(replaced_media) and puts the payload back. V(state=absent) leaves
+        the drive empty.
+    type: str
+    choices: [dedicated, replace]
+    default: dedicated
+  target:
+    description:
+      - The target device (for example V(hdc)) of the drive, overriding the default slot.
+    type: str
+  files:
+    description:
+      - Required with O(state=present).
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details: File names, sizes and digests before and after; never content.
+  idempotent:
+    support: full
+notes:
+  - On a running VM a CD-ROM's media is changed live and persistently. A drive that must be added (the first
+    payload on a running VM), or a change the bus refuses live, goes into the persistent definition only, and
+    RV(restart_required) is true. The guest sees the payload after its next start.
+"""
+
+EXAMPLES = r"""
+- name: Give web1 a NoCloud seed on a drive of its own
+  vmpayload.core.vm_payload:
+    name: web1
+    preset: nocloud
+    files:
+      - name: user-data
+        content: "{{ lookup('ansible.builtin.template', 'user-data.j2') }}"
+      - name: meta-data
+        content: "instance-id: web1\n"
+
+- name: Put a Windows answer file on win1's floppy
+  vmpayload.core.vm_payload:
+    name: win1
+    device: floppy
+    preset: sysprep
+    files:
+      - name: Unattend.xml
+        content: "{{ lookup('ansible.builtin.file', 'Unattend.xml') }}"
+
+- name: Take the payload away
+  vmpayload.core.vm_payload:
+    name: web1
+    state: absent
+"""
+
+RETURN = r"""
+availability:
+  description: V(permanent) after O(state=present), V(none) after O(state=absent).
+  returned: always
+  type: str
+  sample: permanent
+digest:
+  description: The payload digest, as payload_image returns it.
+  returned: when O(state=present)
+  type: str
+  sample: 2e9e49663987d14f360fd4c88f7946f2173a0e337a54f339fda1c611d9c8dd7d
+device:
+  description: The payload's device.
+  returned: when O(state=present)
+  type: str
+  sample: cdrom
+label:
+  description: The volume label written.
+  returned: when O(state=present)
+  type: str
+  sample: cidata
+files:
+  description: The payload's files (name, size, sha256); never content.
+  returned: when O(state=present)
+  type: list
+  elements: dict
+  sample: [{"name": "meta-data", "size": 18, "sha256": "c35a90d0056983ce685d60e87f65c894ebd6eb66d95aa4badce6bc22d504d4bb"}]
+volume:
+  description: The storage-pool volume that holds the image.
+  returned: when O(state=present)
+  type: str
+  sample: vmpayload-3c5e9a04-5b8e-4f7e-9d1e-2f0c6b1a7e55-2e9e49663987d14f.iso
+restart_required:
+  description: Whether the running VM sees the change only after its next start.
+  returned: always
+  type: bool
+  sample: false
+replaced_media:
+  description: The media found in the payload's drive that was not this payload (someone changed it).
+  returned: when O(drive=replace) found other media
+  type: str
+  sample: /var/lib/libvirt/images/debian-12.iso
+removed_volumes:
+  description: Payload volumes of this VM that were deleted because nothing uses them any more.
+  returned: when not in check mode
+  type: list
+  elements: str
+  sample: []
+"""
+
+from ansible_collections.vmpayload.core.plugins.module_utils._backends.actions import vm_payload
+from ansible_collections.vmpayload.core.plugins.module_utils._payload.ansible_module import PayloadModule
+from ansible_collections.vmpayload.core.plugins.module_utils._payload.argspec import (
+    LIBVIRT_ARGSPEC,
+    PAYLOAD_ARGSPEC,
+    VM_ARGSPEC,
+    VM_ONE_OF,
+    optional_files,
+)
+
+
+def main():
+    argument_spec = dict(
+        optional_files(PAYLOAD_ARGSPEC), **VM_ARGSPEC, **LIBVIRT_ARGSPEC,
+        state=dict(type='str', default='present', choices=['present', 'absent']),
+        drive=dict(type='str', default='dedicated', choices=['dedicated', 'replace']),
+        target=dict(type='str'),
+    )
+    module = PayloadModule(argument_spec=argument_spec, supports_check_mode=True, required_one_of=VM_ONE_OF,
+                           mutually_exclusive=VM_ONE_OF, required_if=[('state', 'present', ['files'])])
+    module.run(vm_payload)
+
+
+if __name__ == '__main__':
+    main()

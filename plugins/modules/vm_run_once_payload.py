@@ -1,0 +1,122 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: vmpayload.core contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: vm_run_once_payload
+short_description: Start a VM once with a payload that only that boot sees
+version_added: 0.1.0
+description:
+  - oVirt's "run-once" availability. The VM is started with the payload attached, and its persistent definition
+    is not changed, so the next boot has no payload, or has its permanent one.
+  - On libvirt the domain is started from its own definition plus the payload drive, with its own UUID
+    (C(virDomainCreateXML)). libvirt keeps the persistent definition as it was, as virt-install's
+    C(--cloud-init) does, so a crash leaves nothing half done.
+  - The run-once volume is deleted when the domain stops, by the payload_staging role's libvirt hook. Failing
+    that, the next run of any of this collection's modules on the VM deletes it.
+  - "Idempotency: a VM already running with this run-once payload is not changed. A running VM without it fails
+    with a clear message, unless O(restart=true), which shuts it down (destroying it after O(timeout)) and starts
+    it again with the payload."
+author:
+  - vmpayload.core contributors
+extends_documentation_fragment:
+  - vmpayload.core.payload
+  - vmpayload.core.vm
+  - vmpayload.core.attributes
+options:
+  restart:
+    description:
+      - Stop a running VM to start it again with the payload.
+    type: bool
+    default: false
+  wait:
+    description:
+      - Wait until the VM runs.
+    type: bool
+    default: true
+  timeout:
+    description:
+      - Seconds to wait for a graceful shutdown (with O(restart=true)) and for the VM to run.
+    type: int
+    default: 120
+attributes:
+  check_mode:
+    support: full
+    details: Nothing is started, stopped or uploaded.
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Boot an installer VM once with its kickstart
+  vmpayload.core.vm_run_once_payload:
+    name: install1
+    label: OEMDRV
+    files:
+      - name: ks.cfg
+        content: "{{ lookup('ansible.builtin.template', 'ks.cfg.j2') }}"
+"""
+
+RETURN = r"""
+availability:
+  description: Always V(run-once).
+  returned: success
+  type: str
+  sample: run-once
+digest:
+  description: The payload digest.
+  returned: success
+  type: str
+  sample: 2e9e49663987d14f360fd4c88f7946f2173a0e337a54f339fda1c611d9c8dd7d
+device:
+  description: The payload's device.
+  returned: success
+  type: str
+  sample: cdrom
+label:
+  description: The volume label written.
+  returned: success
+  type: str
+  sample: OEMDRV
+files:
+  description: The payload's files (name, size, sha256); never content.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"name": "ks.cfg", "size": 812, "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}]
+volume:
+  description: The run-once volume the VM booted with.
+  returned: success
+  type: str
+  sample: vmpayload-3c5e9a04-5b8e-4f7e-9d1e-2f0c6b1a7e55-once-2e9e49663987d14f.iso
+"""
+
+from ansible_collections.vmpayload.core.plugins.module_utils._backends.actions import vm_run_once_payload
+from ansible_collections.vmpayload.core.plugins.module_utils._payload.ansible_module import PayloadModule
+from ansible_collections.vmpayload.core.plugins.module_utils._payload.argspec import (
+    LIBVIRT_ARGSPEC,
+    PAYLOAD_ARGSPEC,
+    VM_ARGSPEC,
+    VM_ONE_OF,
+)
+
+
+def main():
+    argument_spec = dict(
+        PAYLOAD_ARGSPEC, **VM_ARGSPEC, **LIBVIRT_ARGSPEC,
+        restart=dict(type='bool', default=False),
+        wait=dict(type='bool', default=True),
+        timeout=dict(type='int', default=120),
+    )
+    module = PayloadModule(argument_spec=argument_spec, supports_check_mode=True, required_one_of=VM_ONE_OF,
+                           mutually_exclusive=VM_ONE_OF)
+    module.run(vm_run_once_payload)
+
+
+if __name__ == '__main__':
+    main()
