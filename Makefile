@@ -11,7 +11,7 @@ export PYTHONPATH := $(COLLECTIONS)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export LC_ALL := C.UTF-8
 
-.PHONY: deps demo test unit integration bench clean
+.PHONY: deps services guest demo test unit integration bench clean
 
 $(BUILD)/system.stamp: bindep.txt
 	@mkdir -p $(BUILD)
@@ -22,7 +22,7 @@ $(BUILD)/system.stamp: bindep.txt
 	if [ -n "$$missing" ]; then $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 	touch $@
 
-$(VENV)/stamp: requirements.txt tests/requirements.txt
+$(VENV)/stamp: requirements.txt tests/requirements.txt | $(BUILD)/system.stamp
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt -r tests/requirements.txt
@@ -34,16 +34,32 @@ $(COLLECTION_LINK):
 
 deps: $(BUILD)/system.stamp $(VENV)/stamp $(COLLECTION_LINK)
 
+# libvirtd and virtlogd: through systemd where the machine has it, as plain daemons where it does not.
+services: deps
+	@if [ -d /run/systemd/system ]; then \
+		$(SUDO) systemctl start virtlogd libvirtd; \
+	else \
+		pgrep -x virtlogd >/dev/null || $(SUDO) virtlogd -d; \
+		pgrep -x libvirtd >/dev/null || $(SUDO) libvirtd -d; \
+	fi
+	@for attempt in $$(seq 1 30); do $(SUDO) virsh -c qemu:///system version >/dev/null 2>&1 && exit 0; sleep 1; done; \
+		echo "libvirtd did not answer on qemu:///system" >&2; exit 1
+
+guest: $(BUILD)/guest/initrd.img
+
+$(BUILD)/guest/initrd.img: tests/guest/init tests/guest/build-guest.sh | $(BUILD)/system.stamp
+	bash tests/guest/build-guest.sh $(BUILD)/guest
+
 demo: deps
 	$(VENV)/bin/ansible-playbook -e ansible_python_interpreter=$(CURDIR)/$(PY) playbooks/demo.yml
 
 unit: deps
 	$(PY) -m pytest -q tests/unit
 
-integration: deps
+integration: deps services guest
 	$(PY) -m pytest -q tests/integration
 
-test: deps
+test: deps services guest
 	$(PY) -m pytest -q tests/unit tests/integration
 
 bench: deps
