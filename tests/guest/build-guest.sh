@@ -21,7 +21,7 @@ dpkg-deb -x "$work"/"$kernel_pkg"_*.deb "$work/kernel"
 cp "$work"/kernel/boot/vmlinuz-* "$out/vmlinuz"
 
 root="$work/initramfs"
-mkdir -p "$root"/{bin,dev,proc,sys,mnt,lib/modules}
+mkdir -p "$root"/{bin,dev,proc,sys,mnt,tmp,lib/modules}
 cp /bin/busybox "$root/bin/busybox"
 # The drivers busybox's insmod loads, in dependency order (plain .ko files in Debian's kernel).
 for module in scsi_common scsi_mod libata ata_piix cdrom sr_mod isofs floppy fat vfat nls_utf8 nls_cp437; do

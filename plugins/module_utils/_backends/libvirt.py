@@ -130,6 +130,24 @@ def _find_disk(domain_xml, target):
     return None
 
 
+def _release_drive(domain_xml, record):
+    """Take the payload described by ``record`` out of a full definition.
+
+    A drive the payload replaced was the VM's own: it stays, empty. A dedicated drive goes.
+    Returns the element to apply to the running VM (the empty drive, or the removed one), or
+    None when the definition had no such drive.
+    """
+    disk = _find_disk(domain_xml, record.target)
+    if disk is None:
+        return None
+    if record.drive == 'replace':
+        empty = _disk_xml(record.device, disk.find('target').get('bus'), record.target, None, None)
+        _put_disk(domain_xml, empty)
+        return empty
+    domain_xml.find('devices').remove(disk)
+    return disk
+
+
 def _disk_source(disk):
     """What a disk holds, as ``pool/volume`` or a path; None when empty."""
     if disk is None or disk.find('source') is None:
@@ -377,8 +395,12 @@ class LibvirtBackend(PayloadBackend):
         record = PayloadRecord(availability='permanent', digest=payload.digest, device=payload.device,
                                label=payload.label, files=[f.summary() for f in payload.files], pool=self.pool_name,
                                volume=volume_name, drive=drive, target=slot)
+        # One payload per VM: a payload moving to another drive leaves the old one.
+        moved_from = before if before is not None and before.target and before.target != slot else None
+        old_drive = _release_drive(persistent, moved_from) if moved_from else None
         self._define(persistent, disk, record)
-        live_changed = running and self._change_live(vm, disk, record)
+        released = not running or old_drive is None or self._release_live(vm, old_drive, moved_from)
+        live_changed = running and self._change_live(vm, disk, record) and released
         result['restart_required'] = running and not live_changed
         result['removed_volumes'] = self.cleanup_volumes(vm, pool)
         return result
@@ -425,18 +447,24 @@ class LibvirtBackend(PayloadBackend):
         result = dict(changed=True, availability='none', restart_required=False, diff=_diff(before, None))
         if check_mode:
             return result
-        disk = _find_disk(persistent, before.target)
-        empty = None
-        if disk is not None:
-            # A replaced drive was the VM's own: it stays, empty. A dedicated one goes.
-            empty = _disk_xml(before.device, disk.find('target').get('bus'), before.target, None, None)
-            if before.drive != 'replace':
-                persistent.find('devices').remove(disk)
-        self._define(persistent, empty if before.drive == 'replace' else None, None)
-        live_done = running and empty is not None and self._change_live(vm, empty, None)
-        result['restart_required'] = running and not live_done
+        old_drive = _release_drive(persistent, before)
+        self._define(persistent, None, None)
+        live_done = running and old_drive is not None and self._release_live(vm, old_drive, before)
+        result['restart_required'] = running and old_drive is not None and not live_done
         result['removed_volumes'] = self.cleanup_volumes(vm)
         return result
+
+    def _release_live(self, vm, old_drive, record):
+        """Empty or detach the old payload drive in the running VM; False when the bus refuses."""
+        if record.drive == 'replace':
+            return self._change_live(vm, old_drive, None)
+        try:
+            vm.detachDeviceFlags(ElementTree.tostring(old_drive, encoding='unicode'), libvirt.VIR_DOMAIN_AFFECT_LIVE)
+            vm.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, None, None, NAMESPACE, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+            return True
+        except libvirt.libvirtError:
+            # IDE and floppy drives cannot be unplugged from a running VM.
+            return False
 
     # -- run once ----------------------------------------------------------------------------
 
