@@ -4,27 +4,33 @@
 
 """FAT12/FAT16 payload images with VFAT long names, built with pyfatfs, byte-for-byte reproducible.
 
-pyfatfs formats and keeps the directories; what it does not do, or does wrong, is done here, on
-our own image only:
+pyfatfs's ``PyFat`` formats the image, allocates clusters and serialises directory entries. It is
+used directly, not through pyfatfs's PyFilesystem2 layer (``PyFatFS``), which looks every path up
+by a linear scan and writes the parent directory and the whole FAT again for every file it
+creates, and whose import imports PyFilesystem2 and pkg_resources (a fifth of a second). What
+pyfatfs does not do, or does wrong, is done here, on our own image only:
 
 * its ``mkfs`` leaves heads and sectors per track at zero, which mtools and some firmware reject,
   and FAT12 entry 1 at 0xFF0 where readers expect all ones: we write the standard geometry
   (1.44 MB: 18 sectors, 2 heads, media 0xF0) and a proper entry 1;
 * it stamps the current local time into every directory entry: we set every date to the build
-  epoch (in UTC) before the directories are written for the last time;
-* its ``writebytes`` holds a whole file in memory and writes cluster by cluster: we allocate each
-  file's clusters through pyfatfs and stream the content into them in large sequential writes;
+  epoch (in UTC) before the directories are written;
+* PyFatFS's ``writebytes`` holds a whole file in memory and writes cluster by cluster: we
+  allocate each file's clusters through pyfatfs and stream the content into them in large
+  sequential writes;
 * its root-directory label entry goes through its 8.3 name generator (cut at 8 characters,
   'NO NAME' becomes 'NONAME'): we make it match the boot sector, or drop it without a label;
-* names: short names are kept ASCII so every non-ASCII name has a long name, names that are
-  8.3 but for a space are created under a stand-in and renamed, and names that are their own
-  8.3 name are created before any alias could take them (see ``_creation_order``).
+* names: short names are kept ASCII so every non-ASCII name has a long name; long names are
+  made here, as pyfatfs refuses one to a name that is 8.3 but for a space; short names are made
+  unique here, as pyfatfs lists the whole directory for each one; and names that are their own
+  8.3 name are added before any alias could take them (see ``_creation_order``).
 
 The volume serial is taken from the payload digest, so it is stable and differs between payloads.
 """
 
 from __future__ import annotations
 
+import datetime
 import math
 import traceback
 
@@ -38,9 +44,9 @@ from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors imp
 
 try:
     from pyfatfs.EightDotThree import EightDotThree
+    from pyfatfs.FATDirectoryEntry import FATDirectoryEntry, FATLongDirectoryEntry
     from pyfatfs.PyFat import PyFat
-    from pyfatfs.PyFatFS import PyFatFS
-    from pyfatfs._exceptions import PyFATException
+    from pyfatfs import PyFATException
     PYFATFS_IMPORT_ERROR = None
 except ImportError:
     PYFATFS_IMPORT_ERROR = traceback.format_exc()
@@ -61,7 +67,9 @@ LFN_CHARS_PER_ENTRY = 13
 LFN_BYTES_PER_ENTRY = 2 * LFN_CHARS_PER_ENTRY
 # Short names in ASCII only: see FatWriter._populate.
 SHORT_NAME_ENCODING = 'ascii'
-COPY_CHUNK = 4 * MIB
+# Content is copied in blocks of this size: 4 MiB blocks cost a fresh process (which an Ansible
+# module is) 0.1-0.3 s more kernel time in page faults on a file of 200 MiB.
+COPY_CHUNK = 256 * 1024
 FAT12_EOC = 0xFFF
 FAT16_EOC = 0xFFFF
 
@@ -169,44 +177,155 @@ def _fits(payload, layout):
     return root_slots <= layout.root_entries and clusters <= layout.clusters
 
 
-def _pyfatfs_path(name):
-    """The path pyfatfs is asked to create for ``name``.
+def _is_own_short_name(leaf):
+    """Whether ``leaf`` is stored as its own 8.3 name, with no long name.
 
-    A segment that is a valid 8.3 name but for an inner space ('READ ME.TXT', '2024 01') makes
-    pyfatfs fail: its short name drops the space, so it wants a long name, then refuses one because
-    the name 'is already 8.3 conform'. Such a segment is created with '?' for each space (a
-    character no FAT payload name holds, so it cannot clash) and renamed by _set_long_name().
+    pyfatfs calls a name with an inner space ('READ ME.TXT', '2024 01') 8.3 conform, but its
+    short name loses the space: such a name needs a long name like any name that is not 8.3.
     """
-    parts = name.split('/')
-    for index, part in enumerate(parts):
-        if ' ' in part and EightDotThree.is_8dot3_conform(part, encoding=SHORT_NAME_ENCODING):
-            parts[index] = part.replace(' ', '?')
-    return '/'.join(parts)
+    return ' ' not in leaf and EightDotThree.is_8dot3_conform(leaf, encoding=SHORT_NAME_ENCODING)
 
 
 def _creation_order(entry):
     """Parents first; in each directory, names that are their own 8.3 name first.
 
-    pyfatfs finds an entry by its long name or its 8.3 name, and gives a new long name an 8.3
-    alias no existing entry has. Created after '+a.txt' (alias '_A.TXT'), '_A.TXT' would be taken
-    for that file: pyfatfs skips it silently and its content overwrites the other file's.
+    A new long name gets an 8.3 alias that no entry already in its directory has: added after
+    '+a.txt' (alias '_A.TXT'), the file '_A.TXT' would become '_A~1.TXT' with a long name, and the
+    short name '_A.TXT' would name the other file for every reader that goes by short names.
+    The order also decides where each directory's clusters are, so it is part of the image's bytes.
     """
     name = entry[0]
-    leaf = _pyfatfs_path(name).rpartition('/')[2]
-    return name.count('/'), not EightDotThree.is_8dot3_conform(leaf, encoding=SHORT_NAME_ENCODING), name
+    return name.count('/'), not _is_own_short_name(name.rpartition('/')[2]), name
 
 
-def _set_long_name(entry, name):
-    """Write ``name`` into ``entry``'s long-name slots, which hold a stand-in of the same length."""
+def _long_name(name, short_name):
+    """The VFAT long-name entries of ``name``, for the entry whose 8.3 name is ``short_name``.
+
+    Laid out as pyfatfs's make_lfn_entry() lays them out; that function cannot be used because it
+    refuses a name that is 8.3 but for a space ('already 8.3 conform'), which needs a long name.
+    """
+    # UCS-2 units, NUL-terminated unless they fill the last slot, which is padded with 0xFFFF.
     encoded = name.encode('utf-16-le')
     if len(encoded) % LFN_BYTES_PER_ENTRY:
         encoded += b'\0\0'
     encoded += b'\xff' * (-len(encoded) % LFN_BYTES_PER_ENTRY)
-    for slot in entry.lfn_entry.lfn_entries.values():
-        at = ((slot['LDIR_Ord'] & 0x1F) - 1) * LFN_BYTES_PER_ENTRY
-        slot['LDIR_Name1'] = encoded[at:at + 10]
-        slot['LDIR_Name2'] = encoded[at + 10:at + 22]
-        slot['LDIR_Name3'] = encoded[at + 22:at + 26]
+    slots = len(encoded) // LFN_BYTES_PER_ENTRY
+    checksum = short_name.checksum()
+    long_name = FATLongDirectoryEntry()
+    for index in range(slots):
+        part = encoded[index * LFN_BYTES_PER_ENTRY:(index + 1) * LFN_BYTES_PER_ENTRY]
+        order = index + 1
+        if order == slots:
+            order |= FATLongDirectoryEntry.LAST_LONG_ENTRY
+        long_name.add_lfn_entry(LDIR_Ord=order, LDIR_Name1=part[:10], LDIR_Attr=FATDirectoryEntry.ATTR_LONG_NAME,
+                                LDIR_Type=0, LDIR_Chksum=checksum, LDIR_Name2=part[10:22], LDIR_FstClusLO=0,
+                                LDIR_Name3=part[22:])
+    return long_name
+
+
+class _DirectoryTree:
+    """The payload's directories and files as entries of an open PyFat, built in memory.
+
+    PyFatFS wrote the parent directory after every entry it created, and pyfatfs's
+    update_directory_entry() then extended the directory's cluster chain by the clusters it
+    lacked. Here a chain is extended the moment its directory outgrows it, in the same way, so
+    every directory keeps the clusters it had; each directory is written once, at the end
+    (FatWriter._write_directories), which fills every cluster of its chain, so a cluster is not
+    erased when it is allocated.
+    """
+
+    def __init__(self, fat):
+        self.fat = fat
+        # Payload path ('' is the root) -> its entry.
+        self.entries = {'': fat.root_dir}
+        # Directory path -> the short names in it.
+        self._short_names = {'': set()}
+        # (directory path, 8.3 name as mapped) -> the last '~N' number tried for it, and its stem.
+        self._last_suffix = {}
+        # Sub-directory path -> bytes of its entries, and its clusters.
+        self._sizes = {}
+        self._chains = {}
+        # make_8dot3_name() maps a name to 8.3, then makes it unique by listing the short name of
+        # every entry in the directory, which takes time in the square of the directory's size
+        # (6 s for 1000 files). Given this empty directory it only maps; _short_name() does the rest.
+        empty_name = EightDotThree(encoding=SHORT_NAME_ENCODING)
+        empty_name.set_str_name('EMPTY')
+        self._empty_directory = FATDirectoryEntry.new(name=empty_name, tz=datetime.timezone.utc,
+                                                      encoding=SHORT_NAME_ENCODING,
+                                                      attr=FATDirectoryEntry.ATTR_DIRECTORY)
+
+    def add(self, name, is_directory):
+        """Add the file or directory ``name`` (a payload path) to its parent directory."""
+        parent_name, _, leaf = name.rpartition('/')
+        parent = self.entries[parent_name]
+        short_name = self._short_name(leaf, parent_name)
+        # The current time pyfatfs stamps here is replaced by the build epoch (FatWriter._pin_dates).
+        entry = FATDirectoryEntry.new(name=short_name, tz=datetime.timezone.utc, encoding=SHORT_NAME_ENCODING,
+                                      attr=FATDirectoryEntry.ATTR_DIRECTORY if is_directory else 0)
+        if short_name.get_unpadded_filename() != leaf:
+            entry.set_lfn_entry(_long_name(leaf, short_name))
+        if is_directory:
+            self._make_directory(name, entry, parent)
+        parent.add_subdirectory(entry)
+        if parent_name:
+            self._grow(parent_name, len(bytes(entry)))
+        self.entries[name] = entry
+
+    def _short_name(self, leaf, directory_name):
+        """The 8.3 name of ``leaf``, unique in its directory, as pyfatfs's make_8dot3_name() makes it.
+
+        It is made unique by make_8dot3_name()'s rule: '~1', '~2'... each cut into the candidate
+        before it ('AB', 'AB~1', 'AB~1~2'), until one is free. A search resumes where the last one
+        for the same mapped name in the directory stopped, as the candidates before are still
+        taken: 1000 files that map alike need not try 500,000.
+
+        pyfatfs drops the spaces of a name; one that is 8.3 but for a space gets '_' for each
+        space instead ('READ ME.TXT' is 'READ_ME.TXT'), as this writer has always given it (it
+        passed pyfatfs a stand-in with '?', which pyfatfs maps to '_'), so that such payloads
+        keep their bytes.
+        """
+        if ' ' in leaf and EightDotThree.is_8dot3_conform(leaf, encoding=SHORT_NAME_ENCODING):
+            leaf = leaf.replace(' ', '_')
+        mapped = EightDotThree.make_8dot3_name(leaf, self._empty_directory)
+        stem, dot, extension = mapped.partition('.')
+        number, stem = self._last_suffix.get((directory_name, mapped), (0, stem))
+        candidate = stem + dot + extension
+        taken = self._short_names[directory_name]
+        while candidate in taken:
+            number += 1
+            stem = '%s~%d' % (stem[:8 - 1 - len(str(number))], number)
+            candidate = stem + dot + extension
+        self._last_suffix[directory_name, mapped] = number, stem
+        taken.add(candidate)
+        short_name = EightDotThree(encoding=SHORT_NAME_ENCODING)
+        short_name.set_str_name(candidate)
+        return short_name
+
+    def _make_directory(self, name, entry, parent):
+        """Give a new directory its first cluster, and its '.' and '..' entries."""
+        first_cluster = self.fat.allocate_bytes(2 * DIR_ENTRY)[0]
+        entry.set_cluster(first_cluster)
+        # '..' in a directory of the root directory points to cluster 0.
+        parent_cluster = 0 if parent is self.fat.root_dir else parent.get_cluster()
+        for dot_name, cluster in ((b'.          ', first_cluster), (b'..         ', parent_cluster)):
+            short_name = EightDotThree(encoding=SHORT_NAME_ENCODING)
+            short_name.set_byte_name(dot_name)
+            entry.add_subdirectory(FATDirectoryEntry.new(name=short_name, tz=datetime.timezone.utc,
+                                                         encoding=SHORT_NAME_ENCODING,
+                                                         attr=FATDirectoryEntry.ATTR_DIRECTORY, cluster=cluster))
+        self._short_names[name] = set()
+        self._sizes[name] = 2 * DIR_ENTRY
+        self._chains[name] = [first_cluster]
+
+    def _grow(self, directory_name, added_bytes):
+        """Count ``added_bytes`` more in a sub-directory; extend its chain by what it then lacks."""
+        size = self._sizes[directory_name] = self._sizes[directory_name] + added_bytes
+        chain = self._chains[directory_name]
+        lacking = size - len(chain) * self.fat.bytes_per_cluster
+        if lacking > 0:
+            clusters = self.fat.allocate_bytes(lacking)
+            self.fat.fat[chain[-1]] = clusters[0]
+            chain.extend(clusters)
 
 
 def _candidate_sizes():
@@ -287,13 +406,16 @@ class FatWriter(ImageWriter):
                                       % (layout.size, actual, expected))
             header['BPB_SecPerTrk'] = sectors_per_track
             header['BPB_NumHeads'] = heads
+            # PyFat's private _write_bpb_header(): pyfatfs has no public call that writes a changed
+            # boot sector.
             fat._write_bpb_header()
             # pyfatfs also writes the label as a root-directory entry through its 8.3 name
             # generator, which cuts it after 8 characters and turns 'NO NAME' into 'NONAME', so
             # readers (blkid, Windows, mtools) see another label than the boot sector's and
             # fsck.vfat complains. Keep the entry equal to the boot sector; without a label,
             # write none, as mkfs.fat does.
-            for entry in list(fat.root_dir._get_entries_raw()):
+            _, _, specials = fat.root_dir.get_entries()
+            for entry in specials:
                 if entry.is_volume_id():
                     if payload.label:
                         entry.name.set_byte_name(payload.label.ljust(11).encode('ascii'))
@@ -312,23 +434,16 @@ class FatWriter(ImageWriter):
         # 'ÄÖÜ' fits 8.3 and gets no long name, and a reader with another OEM code page (mtools
         # and Western-European Windows use 850) shows other characters. With 'ascii' every
         # non-ASCII name keeps its exact spelling in a VFAT long-name entry.
-        filesystem = PyFatFS(path, encoding=SHORT_NAME_ENCODING, utc=True, preserve_case=True, lazy_load=False)
+        fat = PyFat(encoding=SHORT_NAME_ENCODING, lazy_load=False)
+        fat.open(path)
         try:
-            entries = [(d, True) for d in payload.directories()] + [(f.name, False) for f in payload.files]
-            for name, is_directory in sorted(entries, key=_creation_order):
-                if is_directory:
-                    filesystem.makedir('/' + _pyfatfs_path(name))
-                else:
-                    filesystem.create('/' + _pyfatfs_path(name))
-            fat = filesystem.fs
-            renamed = [(fat.root_dir.get_entry('/' + _pyfatfs_path(name)), name.rpartition('/')[2])
-                       for name in payload.directories() + [f.name for f in payload.files]
-                       if _pyfatfs_path(name).rpartition('/')[2] != name.rpartition('/')[2]]
-            for entry, leaf in renamed:
-                _set_long_name(entry, leaf)
+            tree = _DirectoryTree(fat)
+            names = [(d, True) for d in payload.directories()] + [(f.name, False) for f in payload.files]
+            for name, is_directory in sorted(names, key=_creation_order):
+                tree.add(name, is_directory)
             for f in payload.files:
                 if f.size:
-                    entry = fat.root_dir.get_entry('/' + f.name)
+                    entry = tree.entries[f.name]
                     clusters = fat.allocate_bytes(f.size)
                     self._copy_into(fat, f, clusters)
                     entry.set_cluster(clusters[0])
@@ -337,7 +452,7 @@ class FatWriter(ImageWriter):
             self._write_directories(fat, fat.root_dir)
             fat.flush_fat()
         finally:
-            filesystem.close()
+            fat.close()
 
     @staticmethod
     def _copy_into(fat, payload_file, clusters):
@@ -358,25 +473,28 @@ class FatWriter(ImageWriter):
                     if not chunk:
                         raise ImageWriteError('%s changed while the image was built (it is shorter than %d bytes)'
                                               % (payload_file.name, payload_file.size))
+                    # PyFat's private _write_data_to_address() writes at an offset through PyFat's own
+                    # file handle; its public write_data_to_cluster() takes the whole content at once.
                     fat._write_data_to_address(chunk, address)
                     address += len(chunk)
                     run_bytes -= len(chunk)
                     remaining -= len(chunk)
 
     def _pin_dates(self, directory):
+        """Date every entry under ``directory`` ('.', '..' and the label included) at the build epoch."""
         year, month, day, hour, minute, second = utc_fields(self.epoch)
         dos_date = ((year - 1980) << 9) | (month << 5) | day
         dos_time = (hour << 11) | (minute << 5) | (second // 2)
-        for entry in directory._get_entries_raw():
+        subdirectories, files, specials = directory.get_entries()
+        for entry in subdirectories + files + specials:
             entry.crttimetenth = 0
             entry.crttime = entry.wrttime = dos_time
             entry.crtdate = entry.wrtdate = entry.lstaccessdate = dos_date
-            if entry.is_directory() and not entry.is_special():
-                self._pin_dates(entry)
+        for subdirectory in subdirectories:
+            self._pin_dates(subdirectory)
 
     def _write_directories(self, fat, directory):
         fat.update_directory_entry(directory)
-        for entry in directory._get_entries_raw():
-            if entry.is_directory() and not entry.is_special():
-                self._write_directories(fat, entry)
+        for subdirectory in directory.get_entries()[0]:
+            self._write_directories(fat, subdirectory)
 

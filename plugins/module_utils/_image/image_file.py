@@ -12,7 +12,6 @@ import stat
 import tempfile
 
 from ansible_collections.vmpayload.core.plugins.module_utils._image.base import build_epoch, writer_for
-from ansible_collections.vmpayload.core.plugins.module_utils._image.reader import read_image
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.argspec import payload_params
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import (
     ImageWriteError,
@@ -62,6 +61,10 @@ def check_dest(dest):
 
 
 def _before_listing(dest):
+    # Imported here, as only a diff against an existing image needs the reader (and the libraries
+    # it reads with, PyFatFS among them).
+    from ansible_collections.vmpayload.core.plugins.module_utils._image.reader import read_image
+
     try:
         return listing_text(read_image(dest))
     except ImageWriteError:

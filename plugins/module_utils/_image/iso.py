@@ -47,6 +47,9 @@ VD_EFFECTIVE_OFFSET = 864
 FILE_MODE = 0o100444
 DIRECTORY_MODE = 0o040555
 APPLICATION_ID = 'VMPAYLOAD.CORE'
+# pycdlib copies file content in blocks of this size; with its default of 32 KiB, the read and
+# write calls make a 200 MiB file take 1.6 to 1.8 times as long to write.
+WRITE_BLOCKSIZE = 256 * 1024
 JOLIET_LABEL_CHARS = 16
 
 _ISO_INVALID = re.compile(r'[^A-Z0-9_]')
@@ -216,7 +219,7 @@ class IsoWriter(ImageWriter):
                     streams.append(stream)
                     iso.add_fp(stream, f.size, **names)
             _pin_tree_dates(iso, self.epoch)
-            iso.write(path)
+            iso.write(path, blocksize=WRITE_BLOCKSIZE)
         except PyCdlibException as exc:
             raise ImageWriteError('building the ISO image failed: %s' % exc)
         except OSError as exc:
