@@ -13,6 +13,7 @@ persistent nor its live definition uses is deleted on the next run.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -47,6 +48,8 @@ DEDICATED_SLOTS = {
     ('floppy', 'fdc'): 'fda',
 }
 UPLOAD_CHUNK = 256 * 1024
+# How often a permanent payload is staged again when a concurrent run removed its volume.
+RACE_ATTEMPTS = 3
 # Run-once volume names carry this mark, so the release hook knows which volumes to delete.
 RUN_ONCE_MARK = 'once-'
 SHUTOFF_STATES = (5, 0)  # VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_NOSTATE
@@ -168,6 +171,17 @@ def _disk_volume(disk):
     return source.get('pool'), source.get('volume')
 
 
+def _translate_libvirt_errors(method):
+    """Turn any libvirt error escaping a public method into a BackendError naming the URI."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except libvirt.libvirtError as exc:
+            raise BackendError('libvirt at %s failed: %s' % (self.uri, exc.get_error_message())) from None
+    return wrapper
+
+
 class LibvirtBackend(PayloadBackend):
     platform = 'libvirt'
 
@@ -189,6 +203,7 @@ class LibvirtBackend(PayloadBackend):
 
     # -- finding things -------------------------------------------------------------------
 
+    @_translate_libvirt_errors
     def find_vm(self, name=None, uuid=None):
         try:
             if uuid:
@@ -303,14 +318,16 @@ class LibvirtBackend(PayloadBackend):
                     used.add(ref[1])
         return used
 
+    @_translate_libvirt_errors
     def cleanup_volumes(self, domain, pool=None):
         """Delete this domain's payload volumes that no definition of it uses; return their names."""
         pool = pool or self._pool()
         prefix = '%s%s-' % (VOLUME_PREFIX, domain.UUIDString())
-        used = self._referenced_volumes(domain)
         removed = []
         for name in sorted(pool.listVolumes()):
-            if name.startswith(prefix) and name not in used:
+            # The definitions are read again for each volume: a concurrent run may just have
+            # pointed the domain at it.
+            if name.startswith(prefix) and name not in self._referenced_volumes(domain):
                 try:
                     pool.storageVolLookupByName(name).delete(0)
                     removed.append(name)
@@ -320,6 +337,7 @@ class LibvirtBackend(PayloadBackend):
 
     # -- reading -----------------------------------------------------------------------------
 
+    @_translate_libvirt_errors
     def read_payload(self, vm, include_content=False):
         running = self._running(vm)
         record = _record_in_domain_xml(self._xml(vm, inactive=not running))
@@ -363,6 +381,7 @@ class LibvirtBackend(PayloadBackend):
 
     # -- permanent payload -----------------------------------------------------------------
 
+    @_translate_libvirt_errors
     def apply_permanent(self, vm, payload, drive, target, check_mode):
         persistent = self._xml(vm, inactive=True)
         before = _record_in_domain_xml(persistent)
@@ -390,7 +409,6 @@ class LibvirtBackend(PayloadBackend):
             result['restart_required'] = running and _find_disk(persistent, slot) is None
             return result
 
-        self._upload(pool, volume_name, payload)
         disk = _disk_xml(payload.device, bus, slot, self.pool_name, volume_name)
         record = PayloadRecord(availability='permanent', digest=payload.digest, device=payload.device,
                                label=payload.label, files=[f.summary() for f in payload.files], pool=self.pool_name,
@@ -398,11 +416,20 @@ class LibvirtBackend(PayloadBackend):
         # One payload per VM: a payload moving to another drive leaves the old one.
         moved_from = before if before is not None and before.target and before.target != slot else None
         old_drive = _release_drive(persistent, moved_from) if moved_from else None
-        self._define(persistent, disk, record)
-        released = not running or old_drive is None or self._release_live(vm, old_drive, moved_from)
-        live_changed = running and self._change_live(vm, disk, record) and released
+        removed = []
+        for _ in range(RACE_ATTEMPTS):
+            self._upload(pool, volume_name, payload)
+            self._define(persistent, disk, record)
+            released = not running or old_drive is None or self._release_live(vm, old_drive, moved_from)
+            live_changed = running and self._change_live(vm, disk, record) and released
+            removed.extend(self.cleanup_volumes(vm, pool))
+            # Another run on the same VM may have cleaned up our volume between our upload and
+            # our define (its definition did not name it yet): upload it again. If that run
+            # defined after us, its payload stands and our volume was rightly removed.
+            if self._volume_exists(pool, volume_name) or volume_name not in self._referenced_volumes(vm):
+                break
         result['restart_required'] = running and not live_changed
-        result['removed_volumes'] = self.cleanup_volumes(vm, pool)
+        result['removed_volumes'] = sorted(set(removed) - {volume_name})
         return result
 
     def _define(self, persistent, disk, record):
@@ -435,6 +462,7 @@ class LibvirtBackend(PayloadBackend):
             raise BackendError('recording the payload in the running domain failed: %s' % exc.get_error_message())
         return True
 
+    @_translate_libvirt_errors
     def remove_permanent(self, vm, check_mode):
         persistent = self._xml(vm, inactive=True)
         before = _record_in_domain_xml(persistent)
@@ -468,6 +496,7 @@ class LibvirtBackend(PayloadBackend):
 
     # -- run once ----------------------------------------------------------------------------
 
+    @_translate_libvirt_errors
     def start_once(self, vm, payload, restart, wait, timeout, check_mode):
         volume_name = self._volume_name(vm, payload, once=True)
         if self._running(vm):

@@ -1,0 +1,214 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmpayload.core contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""vm_payload under stress, against the real libvirtd: concurrent plays, a daemon restart in the
+middle of an upload, and a full storage pool."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import libvirt
+import pytest
+
+URI = 'qemu:///system'
+POOL = 'vmpayload'
+POOL_PATH = '/var/lib/vmpayload/pool'
+NAMESPACE = 'urn:x-vmpayload:payload:1'
+ANSIBLE_PLAYBOOK = str(Path(sys.executable).with_name('ansible-playbook'))
+
+
+def _connect():
+    try:
+        return libvirt.open(URI)
+    except libvirt.libvirtError as exc:
+        pytest.fail('libvirtd must run for these tests (make test starts it): %s' % exc)
+
+
+def _ensure_dir_pool(conn, name, path):
+    try:
+        pool = conn.storagePoolLookupByName(name)
+    except libvirt.libvirtError:
+        os.makedirs(path, exist_ok=True)
+        pool = conn.storagePoolDefineXML(
+            "<pool type='dir'><name>%s</name><target><path>%s</path></target></pool>" % (name, path), 0)
+    if not pool.isActive():
+        pool.create(0)
+    return pool
+
+
+@pytest.fixture
+def conn():
+    connection = _connect()
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def domain(conn):
+    """A defined, shut-off domain that never boots: these tests look at definitions and volumes."""
+    _ensure_dir_pool(conn, POOL, POOL_PATH)
+    name = 'vmp-reliability-%s' % uuid.uuid4().hex[:8]
+    dom = conn.defineXML(
+        "<domain type='qemu'><name>%s</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
+        "<os><type arch='x86_64' machine='pc'>hvm</type></os><features><acpi/></features>"
+        "<devices/></domain>" % name)
+    yield dom
+    fresh = _connect()
+    try:
+        stale = fresh.lookupByName(name)
+        pool = fresh.storagePoolLookupByName(POOL)
+        pool.refresh(0)
+        for volume in pool.listVolumes():
+            if volume.startswith('vmpayload-%s-' % stale.UUIDString()):
+                pool.storageVolLookupByName(volume).delete(0)
+        stale.undefine()
+    finally:
+        fresh.close()
+
+
+def _playbook(tmp_path, name, task):
+    path = tmp_path / ('%s.yml' % name)
+    path.write_text(json.dumps([{'hosts': 'localhost', 'gather_facts': False,
+                                 'tasks': [dict(task, register='outcome')]}]))
+    return path
+
+
+def _payload_task(domain_name, marker, size=2 * 1024 * 1024, pool=POOL):
+    content = base64.b64encode(marker.encode() * (size // len(marker))).decode()
+    return {'vmpayload.core.vm_payload': {'name': domain_name, 'pool': pool,
+                                          'files': [{'name': 'blob.bin', 'content_b64': content},
+                                                    {'name': 'who.txt', 'content': marker}]}}
+
+
+def _run(playbook, background=False):
+    command = [ANSIBLE_PLAYBOOK, '-i', 'localhost,', '-c', 'local',
+               '-e', 'ansible_python_interpreter=%s' % sys.executable, str(playbook)]
+    env = dict(os.environ, ANSIBLE_NOCOLOR='1')
+    if background:
+        return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+
+
+def _state(conn, dom):
+    """(record digest, volume the payload drive holds, this domain's payload volumes in the pool)."""
+    definition = ElementTree.fromstring(conn.lookupByUUIDString(dom.UUIDString()).XMLDesc(
+        libvirt.VIR_DOMAIN_XML_INACTIVE))
+    record = definition.find('metadata/{%s}payload' % NAMESPACE)
+    drive = None
+    for disk in definition.findall('devices/disk'):
+        if disk.find('target').get('dev') == 'hdd':
+            drive = disk.find('source').get('volume')
+    pool = conn.storagePoolLookupByName(POOL)
+    pool.refresh(0)
+    volumes = sorted(v for v in pool.listVolumes() if v.startswith('vmpayload-%s-' % dom.UUIDString()))
+    return (record.get('digest') if record is not None else None,
+            record.get('volume') if record is not None else None, drive, volumes)
+
+
+def test_concurrent_plays_end_with_one_consistent_payload_and_no_orphan(conn, domain, tmp_path):
+    for round_number in range(3):
+        plays = [_playbook(tmp_path, 'play-%d-%s' % (round_number, marker), _payload_task(domain.name(), marker))
+                 for marker in ('alpha-%d' % round_number, 'omega-%d' % round_number)]
+        processes = [_run(play, background=True) for play in plays]
+        outputs = [process.communicate(timeout=600)[0] for process in processes]
+        for process, output in zip(processes, outputs):
+            assert process.returncode == 0, output
+        digest, recorded_volume, drive_volume, volumes = _state(conn, domain)
+        assert digest is not None
+        assert recorded_volume == drive_volume
+        assert volumes == [drive_volume], 'orphan or missing volume after round %d: %s' % (round_number, volumes)
+        assert drive_volume.endswith('-%s.iso' % digest[:16])
+
+
+def _restart_libvirtd():
+    if os.path.isdir('/run/systemd/system'):
+        subprocess.run(['systemctl', 'restart', 'libvirtd'], check=True)
+    else:
+        # A daemon busy with a stream may take long to stop on SIGTERM: then it is killed, as a
+        # crash would end it.
+        subprocess.run(['pkill', '-TERM', '-x', 'libvirtd'], check=False)
+        for attempt in range(100):
+            if subprocess.run(['pgrep', '-x', 'libvirtd'], capture_output=True).returncode != 0:
+                break
+            if attempt == 50:
+                subprocess.run(['pkill', '-KILL', '-x', 'libvirtd'], check=False)
+            time.sleep(0.1)
+        subprocess.run(['libvirtd', '-d'], check=True)
+    for _ in range(60):
+        if subprocess.run(['virsh', '-c', URI, 'version'], capture_output=True).returncode == 0:
+            return
+        time.sleep(0.5)
+    pytest.fail('libvirtd did not come back')
+
+
+def test_libvirtd_restart_during_upload_fails_clearly_and_next_run_converges(conn, domain, tmp_path):
+    big = tmp_path / 'big.bin'
+    with open(big, 'wb') as stream:
+        for _ in range(400):
+            stream.write(os.urandom(1024 * 1024))
+    task = {'vmpayload.core.vm_payload': {'name': domain.name(), 'files': [{'name': 'big.bin', 'src': str(big)}]}}
+    play = _playbook(tmp_path, 'big', task)
+    prefix = 'vmpayload-%s-' % domain.UUIDString()
+    process = _run(play, background=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if any(name.startswith(prefix) for name in os.listdir(POOL_PATH)):
+            break
+        time.sleep(0.02)
+    assert process.poll() is None, 'the run ended before its upload started: the test could not interrupt it'
+    _restart_libvirtd()
+    output = process.communicate(timeout=600)[0]
+    assert process.returncode != 0, output
+    assert 'libvirt' in output and 'Traceback' not in output, output
+
+    fresh = _connect()
+    try:
+        retry = _run(play)
+        assert retry.returncode == 0, retry.stdout + retry.stderr
+        digest, recorded_volume, drive_volume, volumes = _state(fresh, domain)
+        assert recorded_volume == drive_volume and volumes == [drive_volume]
+        again = _run(play)
+        assert again.returncode == 0 and 'changed=0' in again.stdout, again.stdout
+    finally:
+        fresh.close()
+
+
+@pytest.fixture
+def tiny_pool(conn):
+    """A storage pool on a 1 MiB tmpfs: too small for the payload."""
+    path = '/var/lib/vmpayload/tiny-pool'
+    os.makedirs(path, exist_ok=True)
+    mounted = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', path], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.fail('cannot mount a tmpfs for the full-pool test: %s' % mounted.stderr)
+    name = 'vmpayload-tiny-%s' % uuid.uuid4().hex[:6]
+    pool = conn.storagePoolDefineXML(
+        "<pool type='dir'><name>%s</name><target><path>%s</path></target></pool>" % (name, path), 0)
+    pool.create(0)
+    yield name, path
+    pool.destroy()
+    pool.undefine()
+    subprocess.run(['umount', path], check=True)
+
+
+def test_full_pool_fails_clearly_and_leaves_the_domain_as_it_was(conn, domain, tiny_pool, tmp_path):
+    pool_name, pool_path = tiny_pool
+    before = domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    play = _playbook(tmp_path, 'full', _payload_task(domain.name(), 'too-big', size=3 * 1024 * 1024,
+                                                      pool=pool_name))
+    outcome = _run(play)
+    assert outcome.returncode != 0
+    assert pool_name in outcome.stdout and 'Traceback' not in outcome.stdout, outcome.stdout
+    assert conn.lookupByUUIDString(domain.UUIDString()).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) == before
+    assert os.listdir(pool_path) == []
