@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -46,6 +47,11 @@ DEDICATED_SLOTS = {
     ('cdrom', 'ide'): 'hdd',
     ('cdrom', 'sata'): 'sdz',
     ('floppy', 'fdc'): 'fda',
+}
+TARGET_PATTERNS = {
+    'ide': re.compile(r'^hd[a-d]$'),
+    'sata': re.compile(r'^sd[a-z]{1,2}$'),
+    'fdc': re.compile(r'^fd[ab]$'),
 }
 UPLOAD_CHUNK = 256 * 1024
 # How often a permanent payload is staged again when a concurrent run removed its volume.
@@ -253,7 +259,19 @@ class LibvirtBackend(PayloadBackend):
             bus = 'fdc'
         else:
             bus = 'sata' if 'q35' in machine else 'ide'
-        return bus, target or DEDICATED_SLOTS[(device, bus)]
+        slot = target or DEDICATED_SLOTS[(device, bus)]
+        if not TARGET_PATTERNS[bus].match(slot):
+            raise PayloadValidationError('target %s is not a drive name on the %s bus (%s)'
+                                         % (slot, bus, TARGET_PATTERNS[bus].pattern), option='target')
+        occupant = _find_disk(domain_xml, slot)
+        source = _disk_source(occupant)
+        ours = source is None or source.startswith('%s/%s' % (self.pool_name, VOLUME_PREFIX))
+        if occupant is not None and (occupant.get('device') != device or not ours):
+            raise PayloadValidationError(
+                'the payload slot %s already holds the VM\'s own %s%s; set target to a free slot, or use '
+                'drive: replace to put the payload into an existing drive'
+                % (slot, occupant.get('device'), ' (%s)' % source if source else ''), option='target')
+        return bus, slot
 
     # -- volumes -----------------------------------------------------------------------------
 
