@@ -24,7 +24,7 @@ description:
   - The whole payload and O(dest) are validated before anything is written. A bad input fails naming the option
     and the file, and leaves O(dest) as it was.
 author:
-  - vmpayload.core contributors
+  - vmpayload.core contributors (@vmpayload)
 requirements:
   - pycdlib (for O(device=cdrom))
   - pyfatfs (for O(device=floppy)), with setuptools older than 82

@@ -19,7 +19,7 @@ description:
     is deleted once no definition of the domain uses it.
   - The whole payload is validated before anything is touched.
 author:
-  - vmpayload.core contributors
+  - vmpayload.core contributors (@vmpayload)
 extends_documentation_fragment:
   - vmpayload.core.payload
   - vmpayload.core.vm

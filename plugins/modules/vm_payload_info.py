@@ -15,7 +15,7 @@ description:
     runs with.
   - With O(include_content=true) each file's content is read from the staged image itself, not from the record.
 author:
-  - vmpayload.core contributors
+  - vmpayload.core contributors (@vmpayload)
 extends_documentation_fragment:
   - vmpayload.core.vm
   - vmpayload.core.attributes

@@ -21,7 +21,7 @@ description:
     with a clear message, unless O(restart=true), which shuts it down (destroying it after O(timeout)) and starts
     it again with the payload."
 author:
-  - vmpayload.core contributors
+  - vmpayload.core contributors (@vmpayload)
 extends_documentation_fragment:
   - vmpayload.core.payload
   - vmpayload.core.vm

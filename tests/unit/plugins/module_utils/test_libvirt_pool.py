@@ -1,0 +1,208 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmpayload.core contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The payload pool logic against libvirt's own test driver (``test:///<node file>``).
+
+The test driver keeps pools in memory and touches no directory, so these tests run anywhere
+libvirt-python does: each test gets a fresh, private driver from its own node file, and keeps one
+connection to it for the whole test.
+"""
+
+from __future__ import annotations
+
+import json
+
+import libvirt
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.vmpayload.core.plugins.module_utils._backends.libvirt_pool import (
+    LibvirtPools,
+    parse_mode,
+    qemu_gid,
+)
+from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import (
+    BackendError,
+    PayloadValidationError,
+)
+from ansible_collections.vmpayload.core.plugins.modules import payload_pool
+
+QEMU_GROUP = 64055
+WANTED = ('0750', 0, QEMU_GROUP)
+DEBIAN_CAPABILITIES = """<capabilities><host>
+  <secmodel><model>none</model><doi>0</doi></secmodel>
+  <secmodel><model>dac</model><doi>0</doi>
+    <baselabel type='kvm'>+64055:+64055</baselabel><baselabel type='qemu'>+64055:+64055</baselabel>
+  </secmodel></host></capabilities>"""
+
+
+@pytest.fixture
+def node(tmp_path):
+    path = tmp_path / 'node.xml'
+    path.write_text('<node/>')
+    return 'test://%s' % path
+
+
+@pytest.fixture
+def pools(node):
+    managed = LibvirtPools(libvirt.open(node), node)
+    yield managed
+    managed.close()
+
+
+def present(pools, path='/srv/vmpayload/pool', permissions=WANTED, autostart=True, check_mode=False):
+    return pools.ensure_present('vmpayload', path, permissions, autostart, check_mode)
+
+
+def pool_xml(pools):
+    return pools.conn.storagePoolLookupByName('vmpayload').XMLDesc(0)
+
+
+def test_creates_then_changes_nothing(pools):
+    first = present(pools)
+    assert first['changed'] is True
+    assert first['actions'] == ['define', 'build', 'start', 'autostart']
+    assert first['pool'] == dict(name='vmpayload', type='dir', path='/srv/vmpayload/pool', mode='0750', owner=0,
+                                 group=QEMU_GROUP, active=True, autostart=True)
+    assert first['diff'] == dict(before={}, after=first['pool'])
+    second = present(pools)
+    assert (second['changed'], second['actions']) == (False, [])
+    assert second['diff']['before'] == second['diff']['after'] == first['pool']
+
+
+def test_check_mode_predicts_and_changes_nothing(pools):
+    predicted = present(pools, check_mode=True)
+    assert (predicted['changed'], predicted['actions']) == (True, ['define', 'build', 'start', 'autostart'])
+    assert pools.conn.listAllStoragePools(0) == []
+    assert present(pools)['pool'] == predicted['pool']
+
+
+@pytest.mark.parametrize('before, actions', [
+    # (what to do to the created pool, the steps that put it right)
+    (lambda pool: pool.setAutostart(0), ['autostart']),
+    (lambda pool: pool.destroy(), ['build', 'start']),
+])
+def test_puts_a_drifted_pool_right(pools, before, actions):
+    present(pools)
+    before(pools.conn.storagePoolLookupByName('vmpayload'))
+    assert present(pools, check_mode=True)['actions'] == actions
+    result = present(pools)
+    assert (result['changed'], result['actions']) == (True, actions)
+    assert present(pools)['changed'] is False
+
+
+def test_other_permissions_are_defined_and_built_in(pools):
+    present(pools)
+    uuid = pools.conn.storagePoolLookupByName('vmpayload').UUIDString()
+    result = present(pools, permissions=('0700', 0, 0))
+    assert result['actions'] == ['stop', 'define', 'build', 'start']
+    assert result['pool']['mode'] == '0700' and result['pool']['group'] == 0
+    assert "<mode>0700</mode>" in pool_xml(pools)
+    # Redefined, not replaced: the same pool.
+    assert pools.conn.storagePoolLookupByName('vmpayload').UUIDString() == uuid
+    assert present(pools, permissions=('0700', 0, 0))['changed'] is False
+
+
+def test_autostart_false_is_kept(pools):
+    assert present(pools, autostart=False)['actions'] == ['define', 'build', 'start']
+    assert present(pools, autostart=False)['changed'] is False
+    assert present(pools)['actions'] == ['autostart']
+
+
+@pytest.mark.parametrize('existing, message', [
+    ("<pool type='dir'><name>vmpayload</name><target><path>/elsewhere</path></target></pool>",
+     'has the directory /elsewhere, not /srv/vmpayload/pool; nothing was changed'),
+    ("<pool type='netfs'><name>vmpayload</name><source><host name='nas'/><dir path='/export'/><format type='nfs'/>"
+     "</source><target><path>/srv/vmpayload/pool</path></target></pool>",
+     "is a 'netfs' pool, not a 'dir' pool; nothing was changed"),
+    ("<pool type='dir'><name>images</name><target><path>/srv/vmpayload/pool/</path></target></pool>",
+     '/srv/vmpayload/pool is already the directory of storage pool images'),
+])
+def test_a_conflicting_pool_fails_and_changes_nothing(pools, existing, message):
+    pools.conn.storagePoolDefineXML(existing, 0)
+    definitions = sorted(pool.XMLDesc(0) for pool in pools.conn.listAllStoragePools(0))
+    for check_mode in (True, False):
+        with pytest.raises(BackendError, match=message):
+            present(pools, check_mode=check_mode)
+    assert sorted(pool.XMLDesc(0)
+                  for pool in pools.conn.listAllStoragePools(0)) == definitions
+
+
+def test_absent_stops_and_undefines_then_changes_nothing(pools):
+    present(pools)
+    assert pools.ensure_absent('vmpayload', None, check_mode=True)['actions'] == ['stop', 'undefine']
+    assert len(pools.conn.listAllStoragePools(0)) == 1
+    removed = pools.ensure_absent('vmpayload', '/srv/vmpayload/pool', check_mode=False)
+    assert (removed['changed'], removed['actions'], removed['pool']) == (True, ['stop', 'undefine'], {})
+    assert removed['diff']['after'] == {} and removed['diff']['before']['name'] == 'vmpayload'
+    assert pools.conn.listAllStoragePools(0) == []
+    assert pools.ensure_absent('vmpayload', None, check_mode=False)['changed'] is False
+
+
+def test_absent_refuses_a_pool_at_another_path(pools):
+    present(pools)
+    with pytest.raises(BackendError, match='has the directory /srv/vmpayload/pool, not /other'):
+        pools.ensure_absent('vmpayload', '/other', check_mode=False)
+    assert len(pools.conn.listAllStoragePools(0)) == 1
+
+
+@pytest.mark.parametrize('given, octal', [('0750', '0750'), ('750', '0750'), (0o750, '0750'), (' 0700 ', '0700'),
+                                          ('0', '0000'), ('777', '0777')])
+def test_parse_mode(given, octal):
+    assert parse_mode(given) == octal
+
+
+@pytest.mark.parametrize('given', ['rwxr-x---', '0758', '', '02750', '1777', -1, 0o1000])
+def test_parse_mode_refuses(given):
+    with pytest.raises(PayloadValidationError) as failure:
+        parse_mode(given)
+    assert failure.value.option == 'mode'
+
+
+@pytest.mark.parametrize('capabilities, gid', [
+    (DEBIAN_CAPABILITIES, 64055),
+    (DEBIAN_CAPABILITIES.replace('+64055:+64055', '+107:+107'), 107),
+    ("<capabilities><host><secmodel><model>dac</model><baselabel type='qemu'>+0:+36</baselabel></secmodel>"
+     "</host></capabilities>", 36),
+    ("<capabilities><host><secmodel><model>selinux</model></secmodel></host></capabilities>", None),
+    ('<capabilities/>', None),
+])
+def test_qemu_gid_from_capabilities(capabilities, gid):
+    assert qemu_gid(capabilities) == gid
+
+
+def test_qemu_group_without_a_dac_model_asks_for_group(pools):
+    # The test driver reports a "testSecurity" model only.
+    with pytest.raises(PayloadValidationError, match='set group') as failure:
+        pools.qemu_group()
+    assert failure.value.option == 'group'
+
+
+def run_module(capsys, args, check_mode=False, diff=False):
+    module_args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
+    with patch_module_args(module_args), pytest.raises(SystemExit):
+        payload_pool.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_module_result(node, capsys):
+    result = run_module(capsys, dict(uri=node, path='/srv/vmpayload/pool', group=107), check_mode=True, diff=True)
+    assert result['changed'] is True and not result.get('failed')
+    assert result['actions'] == ['define', 'build', 'start', 'autostart']
+    assert result['pool']['group'] == 107 and result['pool']['mode'] == '0750'
+    assert result['libvirt_version'].count('.') == 2
+    assert result['diff'] == dict(before={}, after=result['pool'])
+    assert 'diff' not in run_module(capsys, dict(uri=node, path='/srv/vmpayload/pool', group=107))
+
+
+@pytest.mark.parametrize('args, message', [
+    (dict(path='relative/pool', group=107), "path must be absolute, not 'relative/pool'"),
+    (dict(path='/srv/pool', group=107, mode='u+rwx'), 'mode must be an octal number'),
+    (dict(path='/srv/pool'), 'does not report the group QEMU runs as'),
+    (dict(group=107), 'state is present but all of the following are missing: path'),
+    (dict(path='/srv/pool', uri='nosuchdriver:///system', group=107), 'cannot connect to libvirt at nosuchdriver'),
+])
+def test_module_refuses(node, capsys, args, message):
+    result = run_module(capsys, dict(dict(uri=node), **args))
+    assert result['failed'] is True and message in result['msg']

@@ -1,0 +1,204 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmpayload.core contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The payload_staging role's libvirt hook, run as libvirt runs it: argv, the domain XML on stdin.
+
+It must delete exactly the run-once images the released domain used, in the configured pool, and
+nothing else; stay silent on stdout (libvirt reads a qemu.d script's stdout as XML); and exit 0
+whatever it is given.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HOOK = Path(__file__).resolve().parents[3] / 'roles' / 'payload_staging' / 'files' / 'vmpayload-qemu-hook'
+UUID = '3c5e9a04-5b8e-4f7e-9d1e-2f0c6b1a7e55'
+OTHER_UUID = '9f1d2c3b-0a4e-4b5c-8d7e-6f5a4b3c2d1e'
+ISO = 'vmpayload-%s-once-2e9e49663987d14f.iso' % UUID
+IMG = 'vmpayload-%s-once-0123456789abcdef.img' % UUID
+PERMANENT = 'vmpayload-%s-2e9e49663987d14f.iso' % UUID
+OTHER_DOMAIN_ONCE = 'vmpayload-%s-once-2e9e49663987d14f.iso' % OTHER_UUID
+UNUSED_ONCE = 'vmpayload-%s-once-ffffffffffffffff.iso' % UUID
+
+
+def domain_xml(uuid=UUID, disks=(), record_volume=None, record_pool='vmpayload'):
+    """A domain as libvirt hands it to a hook: disks as (type, source attributes) pairs."""
+    devices = ''.join(
+        "<disk type='%s' device='cdrom'><source %s/><target dev='hdd' bus='ide'/></disk>"
+        % (kind, ' '.join("%s='%s'" % item for item in source.items()))
+        for kind, source in disks)
+    record = ''
+    if record_volume:
+        record = ("<metadata><vmpayload:payload xmlns:vmpayload='urn:x-vmpayload:payload:1' availability='run-once' "
+                  "pool='%s' volume='%s'/></metadata>" % (record_pool, record_volume))
+    return ("<domain type='qemu'><name>vm1</name><uuid>%s</uuid>%s<devices>%s</devices></domain>"
+            % (uuid, record, devices)).encode()
+
+
+def volume_disk(name, pool='vmpayload'):
+    return ('volume', {'pool': pool, 'volume': name})
+
+
+@pytest.fixture
+def pool(tmp_path):
+    """A pool directory holding one of every kind of file, and the hook's configuration for it."""
+    directory = tmp_path / 'pool'
+    directory.mkdir()
+    for name in (ISO, IMG, PERMANENT, OTHER_DOMAIN_ONCE, UNUSED_ONCE, 'unrelated.qcow2'):
+        (directory / name).write_bytes(b'image')
+    config = tmp_path / 'vmpayload.json'
+    config.write_text(json.dumps({'pool_name': 'vmpayload', 'pool_path': str(directory)}))
+    return directory, config
+
+
+def run_hook(config, args, stdin, direct=False):
+    """Run the hook like libvirt: ``<hook> <domain> <operation> <sub-operation> <extra>``, XML on stdin."""
+    env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'LC_ALL': 'C', 'VMPAYLOAD_HOOK_CONFIG': str(config)}
+    command = [str(HOOK)] if direct else [sys.executable, str(HOOK)]
+    return subprocess.run(command + list(args), input=stdin, env=env, capture_output=True, timeout=30)
+
+
+def remaining(directory):
+    return sorted(p.name for p in directory.iterdir())
+
+
+def everything_but(*deleted):
+    return sorted({ISO, IMG, PERMANENT, OTHER_DOMAIN_ONCE, UNUSED_ONCE, 'unrelated.qcow2'} - set(deleted))
+
+
+def test_release_deletes_the_run_once_images_the_domain_used(pool):
+    directory, config = pool
+    xml = domain_xml(disks=[volume_disk(ISO), volume_disk(PERMANENT)], record_volume=IMG)
+    completed = run_hook(config, ['vm1', 'release', 'end', '-'], xml)
+    assert completed.returncode == 0
+    assert completed.stdout == b''
+    assert remaining(directory) == everything_but(ISO, IMG)
+
+
+def test_libvirt_can_execute_it_directly(pool):
+    """The file is executable and its first line names an interpreter that exists."""
+    directory, config = pool
+    assert os.access(HOOK, os.X_OK)
+    assert HOOK.read_text().splitlines()[0] == '#!/usr/bin/python3'
+    completed = run_hook(config, ['vm1', 'release', 'end', 'shutdown'], domain_xml(disks=[volume_disk(ISO)]),
+                         direct=True)
+    assert completed.returncode == 0, completed.stderr
+    assert remaining(directory) == everything_but(ISO)
+
+
+def test_a_disk_given_by_path_in_the_pool_counts(pool):
+    directory, config = pool
+    xml = domain_xml(disks=[('file', {'file': str(directory / ISO)})])
+    assert run_hook(config, ['vm1', 'release', 'end', '-'], xml).returncode == 0
+    assert remaining(directory) == everything_but(ISO)
+
+
+@pytest.mark.parametrize('operation', ['prepare', 'start', 'started', 'stopped', 'migrate', 'restore', 'reconnect',
+                                       'attach', 'Release', ''])
+def test_other_operations_touch_nothing_and_print_nothing(pool, operation):
+    directory, config = pool
+    xml = domain_xml(disks=[volume_disk(ISO)], record_volume=IMG)
+    completed = run_hook(config, ['vm1', operation, 'begin', '-'], xml)
+    assert (completed.returncode, completed.stdout, completed.stderr) == (0, b'', b'')
+    assert remaining(directory) == everything_but()
+
+
+@pytest.mark.parametrize('xml, why', [
+    # Names the domain does not own, or that are not run-once images, or that point elsewhere.
+    (domain_xml(disks=[volume_disk(OTHER_DOMAIN_ONCE), volume_disk(PERMANENT), volume_disk('unrelated.qcow2')]),
+     'not this domain\'s run-once images'),
+    (domain_xml(disks=[volume_disk(ISO, pool='elsewhere')], record_volume=IMG, record_pool='elsewhere'),
+     'another pool'),
+    (domain_xml(disks=[('file', {'file': '/var/lib/libvirt/images/' + ISO})]), 'a file outside the pool'),
+    (domain_xml(disks=[volume_disk('../pool/' + ISO), volume_disk(ISO + '/..'), volume_disk(ISO.upper())]),
+     'names that only resemble ours'),
+    (domain_xml(uuid=OTHER_UUID, disks=[volume_disk(ISO)]), 'an image of another domain'),
+    (domain_xml(uuid='../..', disks=[volume_disk(ISO)]), 'a UUID that is no UUID'),
+    (domain_xml(), 'a domain with no payload'),
+])
+def test_release_deletes_nothing_else(pool, xml, why):
+    directory, config = pool
+    completed = run_hook(config, ['vm1', 'release', 'end', '-'], xml)
+    assert completed.returncode == 0 and completed.stdout == b'', why
+    assert remaining(directory) == everything_but(), why
+
+
+@pytest.mark.parametrize('args, stdin', [
+    (['vm1', 'release', 'end', '-'], b''),
+    (['vm1', 'release', 'end', '-'], b'not xml at all \x00\xff'),
+    (['vm1', 'release', 'end', '-'], b'<network><uuid>%s</uuid></network>' % UUID.encode()),
+    (['vm1', 'release', 'end', '-'], b'<domain><name>no uuid</name></domain>'),
+    (['vm1', 'release', 'end', '-'], b'<domain><uuid>' + b'x' * 100000 + b'</uuid></domain>'),
+    ([], b''),
+    (['vm1'], domain_xml(disks=[volume_disk(ISO)])),
+])
+def test_garbage_exits_0_and_deletes_nothing(pool, args, stdin):
+    directory, config = pool
+    completed = run_hook(config, args, stdin)
+    assert completed.returncode == 0 and completed.stdout == b''
+    assert remaining(directory) == everything_but()
+
+
+@pytest.mark.parametrize('config_text', [None, 'not json', '[]', '{"pool_name": "vmpayload"}',
+                                         '{"pool_name": "vmpayload", "pool_path": "relative/pool"}'])
+def test_a_missing_or_bad_configuration_is_reported_and_exits_0(pool, config_text):
+    directory, config = pool
+    if config_text is None:
+        config.unlink()
+    else:
+        config.write_text(config_text)
+    completed = run_hook(config, ['vm1', 'release', 'end', '-'], domain_xml(disks=[volume_disk(ISO)]))
+    assert completed.returncode == 0 and completed.stdout == b''
+    assert b'vmpayload hook: nothing deleted' in completed.stderr
+    assert remaining(directory) == everything_but()
+
+
+def test_what_is_not_a_regular_file_is_left_and_reported(pool, tmp_path):
+    """A symlink or directory with a run-once name stays, and so does what a symlink points at."""
+    directory, config = pool
+    target = tmp_path / 'precious'
+    target.write_bytes(b'keep me')
+    (directory / ISO).unlink()
+    (directory / ISO).symlink_to(target)
+    (directory / IMG).unlink()
+    (directory / IMG).mkdir()
+    completed = run_hook(config, ['vm1', 'release', 'end', '-'],
+                         domain_xml(disks=[volume_disk(ISO)], record_volume=IMG))
+    assert completed.returncode == 0 and completed.stdout == b''
+    assert completed.stderr.count(b'not a regular file') == 2
+    assert (directory / ISO).is_symlink() and (directory / IMG).is_dir() and target.read_bytes() == b'keep me'
+
+
+def test_an_image_already_gone_is_no_error(pool):
+    directory, config = pool
+    (directory / ISO).unlink()
+    completed = run_hook(config, ['vm1', 'release', 'end', '-'], domain_xml(disks=[volume_disk(ISO)]))
+    assert (completed.returncode, completed.stdout, completed.stderr) == (0, b'', b'')
+
+
+def test_a_missing_pool_directory_is_reported_and_exits_0(pool):
+    directory, config = pool
+    config.write_text(json.dumps({'pool_name': 'vmpayload', 'pool_path': str(directory / 'gone')}))
+    completed = run_hook(config, ['vm1', 'release', 'end', '-'], domain_xml(disks=[volume_disk(ISO)]))
+    assert completed.returncode == 0 and completed.stdout == b''
+    assert b'does not exist' in completed.stderr
+    assert remaining(directory) == everything_but()
+
+
+def test_exits_0_with_stdin_and_stderr_closed(pool):
+    """Even with nowhere to read from or report to, libvirt sees 0."""
+    directory, config = pool
+    env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'VMPAYLOAD_HOOK_CONFIG': str(config / 'missing')}
+    completed = subprocess.run([sys.executable, str(HOOK), 'vm1', 'release', 'end', '-'], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, timeout=30,
+                               preexec_fn=lambda: (os.close(0), os.close(2)))
+    assert completed.returncode == 0 and completed.stdout == b''
+    assert remaining(directory) == everything_but()
