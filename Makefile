@@ -50,7 +50,7 @@ guest: $(BUILD)/guest/initrd.img
 $(BUILD)/guest/initrd.img: tests/guest/init tests/guest/build-guest.sh | $(BUILD)/system.stamp
 	bash tests/guest/build-guest.sh $(BUILD)/guest
 
-demo: deps
+demo: deps services guest
 	$(VENV)/bin/ansible-playbook -e ansible_python_interpreter=$(CURDIR)/$(PY) playbooks/demo.yml
 
 unit: deps
