@@ -42,6 +42,18 @@ WORKERS = max(1, int(os.environ.get('VMPAYLOAD_MOLECULE_WORKERS', '2')))
 TAIL_LINES = 150
 
 
+# Runs alone before the others (see _Runs): the quickest scenario.
+FIRST = 'cdrom_nocloud'
+
+
+def _weight(scenario):
+    """A rough cost, to start the longest scenarios first: domains times the steps that define them."""
+    directory = MOLECULE_DIR / scenario
+    domains = (directory / 'molecule.yml').read_text(encoding='utf-8').count('  - name: ')
+    steps = 2 + (directory / 'prepare.yml').exists() + (directory / 'side_effect.yml').exists()
+    return domains * steps
+
+
 def _environment():
     bin_dir = Path(sys.executable).parent
     env = dict(os.environ)
@@ -138,7 +150,8 @@ class _Runs(object):
             future.set_exception(exc)
 
     def _run_all(self):
-        first, rest = SCENARIOS[0], SCENARIOS[1:]
+        first = FIRST if FIRST in SCENARIOS else SCENARIOS[0]
+        rest = sorted((s for s in SCENARIOS if s != first), key=_weight, reverse=True)
         self._run_into(first)
         with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix='molecule') as pool:
             list(pool.map(self._run_into, rest))
