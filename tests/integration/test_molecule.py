@@ -2,9 +2,7 @@
 # Copyright: vmpayload.core contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""(Not yet collected by pytest: rename to test_molecule.py once molecule is pinned in tests/requirements.txt.)
-
-Run every Molecule scenario of extensions/molecule/ against the host's real libvirtd.
+"""Run every Molecule scenario of extensions/molecule/ against the host's real libvirtd.
 
 Each scenario is one test: ``molecule test -s <scenario>`` from extensions/, as Molecule expects,
 failing on a non-zero exit with the end of Molecule's output. The scenarios boot real (tiny) guests
