@@ -11,7 +11,7 @@ export PYTHONPATH := $(COLLECTIONS)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export LC_ALL := C.UTF-8
 
-.PHONY: deps services guest demo test unit integration bench clean
+.PHONY: deps services guest demo test unit integration ecosystem docs bench clean
 
 $(BUILD)/system.stamp: bindep.txt
 	@mkdir -p $(BUILD)
@@ -60,7 +60,14 @@ integration: deps services guest
 	$(PY) -m pytest -q tests/integration
 
 test: deps services guest
-	$(PY) -m pytest -q tests/unit tests/integration
+	$(PY) -m pytest -q tests/unit tests/integration tests/ecosystem
+
+# The gates that keep the collection usable by the ecosystem's tools (docs, changelog, execution environment).
+ecosystem: deps
+	$(PY) -m pytest -q tests/ecosystem
+
+docs: deps
+	$(PY) docs/build_docsite.py
 
 bench: deps
 	$(PY) benchmarks/image_build.py

@@ -118,6 +118,19 @@ files:
   type: list
   elements: dict
   sample: [{"name": "meta-data", "size": 18, "sha256": "c35a90d0056983ce685d60e87f65c894ebd6eb66d95aa4badce6bc22d504d4bb"}]
+  contains:
+    name:
+      description: The NFC-normalised path in the image.
+      type: str
+      sample: meta-data
+    size:
+      description: The content's size in bytes.
+      type: int
+      sample: 18
+    sha256:
+      description: The sha256 of the content.
+      type: str
+      sample: c35a90d0056983ce685d60e87f65c894ebd6eb66d95aa4badce6bc22d504d4bb
 volume:
   description: The storage-pool volume that holds the image.
   returned: when O(state=present)

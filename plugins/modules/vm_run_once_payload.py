@@ -89,6 +89,19 @@ files:
   type: list
   elements: dict
   sample: [{"name": "ks.cfg", "size": 812, "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}]
+  contains:
+    name:
+      description: The NFC-normalised path in the image.
+      type: str
+      sample: ks.cfg
+    size:
+      description: The content's size in bytes.
+      type: int
+      sample: 812
+    sha256:
+      description: The sha256 of the content.
+      type: str
+      sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 volume:
   description: The run-once volume the VM booted with.
   returned: success
