@@ -9,7 +9,7 @@ failing on a non-zero exit with the end of Molecule's output. The scenarios boot
 under qemu, so they need libvirtd: when it does not answer, the tests fail; they never skip.
 
 The scenarios start in the background the first time any of them is asked for: the first alone (it
-stages the host), then two at a time (VMPAYLOAD_MOLECULE_WORKERS; each scenario has its own
+shows the staging role on a fresh host), then two at a time (VMPAYLOAD_MOLECULE_WORKERS; each scenario has its own
 domains); each test waits for its own. Full logs go to tests/output/molecule/<scenario>.log.
 """
 
@@ -40,8 +40,9 @@ WORKERS = max(1, int(os.environ.get('VMPAYLOAD_MOLECULE_WORKERS', '2')))
 TAIL_LINES = 150
 
 
-# Runs alone before the others (see _Runs): the quickest scenario.
-FIRST = 'cdrom_nocloud'
+# Runs alone before the others (see _Runs): it takes the host back to fresh for the payload_staging role
+# (no release hook for a while) and ends by staging it with the role's defaults, which the others use.
+FIRST = 'staging_role'
 
 
 def _weight(scenario):
@@ -117,8 +118,8 @@ def _run_scenario(scenario, env):
 class _Runs(object):
     """Runs every scenario once, in the background, and hands each test its own result.
 
-    The first scenario runs alone: its prepare step stages the host (packages, pool, hook), which
-    is not safe to do twice at the same time on a fresh host. The others then run WORKERS at a time.
+    The first scenario runs alone: it removes the release hook to show the role on a fresh host, and
+    leaves the host staged with the role's defaults. The others then run WORKERS at a time.
     """
 
     def __init__(self):
