@@ -64,6 +64,7 @@ test: deps services guest
 
 bench: deps
 	$(PY) benchmarks/image_build.py
+	$(PY) benchmarks/vm_payload.py
 
 clean:
 	rm -rf $(BUILD) $(VENV) tests/output docs/build

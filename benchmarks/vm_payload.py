@@ -74,6 +74,10 @@ try:
 except ImportError:
     sys.exit('libvirt-python is missing: run `make deps` and use .venv/bin/python')
 
+# libvirt also prints every error to stderr; here they arrive as exceptions and some are expected
+# (the socket that is not there yet while the private daemon starts).
+libvirt.registerErrorHandler(lambda _context, _error: None, None)
+
 
 class BenchmarkError(Exception):
     pass
@@ -96,7 +100,7 @@ class PrivateLibvirt:
         self.socket = os.path.join(self.home, 'run', 'libvirt', 'libvirt-sock')
         self.uri = 'qemu+unix:///session?socket=%s' % self.socket
         self.pool = PRIVATE_POOL
-        self.process = None
+        self.process = self.log = None
 
     def start(self):
         os.makedirs(self.pool_dir)
