@@ -247,7 +247,6 @@ CHANGED_LINE = re.compile(r'^changed: \[([^\]]+)\]')
 class PlaybookRun:
     seconds: float
     changed: int  # PLAY RECAP: sum of changed= over the hosts
-    failed: int  # PLAY RECAP: failed= + unreachable=
     changed_tasks: dict = field(default_factory=dict)  # task name: number of hosts that reported changed
 
 
@@ -314,7 +313,7 @@ class Ansible:
         if returncode != 0 or failed:
             raise BenchmarkError('%s (%d VMs) failed with exit status %d:\n%s'
                                  % (WAYS[way], len(names), returncode, text[-3000:]))
-        return PlaybookRun(seconds, changed, failed, changed_tasks)
+        return PlaybookRun(seconds, changed, changed_tasks)
 
 
 # --------------------------------------------------------------------------------------------
