@@ -71,6 +71,7 @@ docs: deps
 
 bench: deps
 	$(PY) benchmarks/image_build.py
+	$(PY) benchmarks/vm_payload.py
 
 clean:
 	rm -rf $(BUILD) $(VENV) tests/output docs/build

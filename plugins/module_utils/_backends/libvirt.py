@@ -54,6 +54,9 @@ TARGET_PATTERNS = {
     'fdc': re.compile(r'^fd[ab]$'),
 }
 UPLOAD_CHUNK = 256 * 1024
+# A pool refresh refused because another run is creating a volume is tried again this often.
+REFRESH_ATTEMPTS = 10
+REFRESH_PAUSE = 0.1
 # How often a permanent payload is staged again when a concurrent run removed its volume.
 RACE_ATTEMPTS = 3
 # Run-once volume names carry this mark, so the release hook knows which volumes to delete.
@@ -229,8 +232,27 @@ class LibvirtBackend(PayloadBackend):
                                'there, or set pool to an existing pool' % (self.pool_name, self.uri))
         if not pool.isActive():
             raise BackendError('storage pool %s on %s is not active' % (self.pool_name, self.uri))
-        pool.refresh(0)
+        self._refresh(pool)
         return pool
+
+    @staticmethod
+    def _refresh(pool):
+        """Re-read the pool's directory (the release hook deletes files behind libvirt's back).
+
+        libvirt refuses a refresh while any volume of the pool is being created ("has asynchronous
+        jobs running"), which is the normal case when several forks stage payloads for different VMs
+        at once. Such a job lasts milliseconds for a payload: wait a little, then go on with what
+        libvirt already lists rather than fail the task.
+        """
+        for attempt in range(REFRESH_ATTEMPTS):
+            try:
+                pool.refresh(0)
+                return
+            except libvirt.libvirtError as exc:
+                if 'asynchronous jobs' not in (exc.get_error_message() or ''):
+                    raise
+                if attempt + 1 < REFRESH_ATTEMPTS:
+                    time.sleep(REFRESH_PAUSE)
 
     @staticmethod
     def _running(domain):
