@@ -23,6 +23,8 @@ cp "$work"/kernel/boot/vmlinuz-* "$out/vmlinuz"
 root="$work/initramfs"
 mkdir -p "$root"/{bin,dev,proc,sys,mnt,tmp,lib/modules}
 cp /bin/busybox "$root/bin/busybox"
+# /init starts as a /bin/sh script, before busybox installs its other applets.
+ln -s busybox "$root/bin/sh"
 # The drivers busybox's insmod loads, in dependency order (plain .ko files in Debian's kernel).
 for module in scsi_common scsi_mod libata ata_piix cdrom sr_mod isofs floppy fat vfat nls_utf8 nls_cp437; do
     found=$(find "$work/kernel/lib/modules" -name "$module.ko*" | head -n 1)

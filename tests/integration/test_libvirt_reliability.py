@@ -205,8 +205,8 @@ def tiny_pool(conn):
 def test_full_pool_fails_clearly_and_leaves_the_domain_as_it_was(conn, domain, tiny_pool, tmp_path):
     pool_name, pool_path = tiny_pool
     before = domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-    play = _playbook(tmp_path, 'full', _payload_task(domain.name(), 'too-big', size=3 * 1024 * 1024,
-                                                      pool=pool_name))
+    play = _playbook(tmp_path, 'full',
+                     _payload_task(domain.name(), 'too-big', size=3 * 1024 * 1024, pool=pool_name))
     outcome = _run(play)
     assert outcome.returncode != 0
     assert pool_name in outcome.stdout and 'Traceback' not in outcome.stdout, outcome.stdout

@@ -217,8 +217,8 @@ class LibvirtBackend(PayloadBackend):
             return self.conn.lookupByName(name)
         except libvirt.libvirtError as exc:
             if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
-                raise VmNotFoundError('no domain %s %s on %s' % ('with uuid' if uuid else 'named', uuid or name,
-                                                                  self.uri))
+                raise VmNotFoundError('no domain %s %s on %s'
+                                      % ('with uuid' if uuid else 'named', uuid or name, self.uri))
             raise BackendError('looking up the domain failed: %s' % exc.get_error_message())
 
     def _pool(self):
@@ -312,8 +312,8 @@ class LibvirtBackend(PayloadBackend):
                 except libvirt.libvirtError:
                     pass
                 volume.delete(0)
-                raise BackendError('uploading %s to pool %s failed: %s' % (name, self.pool_name,
-                                                                            exc.get_error_message()))
+                raise BackendError('uploading %s to pool %s failed: %s'
+                                   % (name, self.pool_name, exc.get_error_message()))
             return volume
         finally:
             shutil.rmtree(workdir, ignore_errors=True)

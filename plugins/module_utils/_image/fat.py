@@ -497,4 +497,3 @@ class FatWriter(ImageWriter):
         fat.update_directory_entry(directory)
         for subdirectory in directory.get_entries()[0]:
             self._write_directories(fat, subdirectory)
-
