@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import time
 import traceback
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 
 from ansible_collections.vmpayload.core.plugins.module_utils._backends.base import PayloadBackend, PayloadRecord
 from ansible_collections.vmpayload.core.plugins.module_utils._image.base import build_epoch, writer_for
@@ -435,7 +435,7 @@ class LibvirtBackend(PayloadBackend):
         moved_from = before if before is not None and before.target and before.target != slot else None
         old_drive = _release_drive(persistent, moved_from) if moved_from else None
         removed = []
-        for _ in range(RACE_ATTEMPTS):
+        for attempt in range(RACE_ATTEMPTS):
             self._upload(pool, volume_name, payload)
             self._define(persistent, disk, record)
             released = not running or old_drive is None or self._release_live(vm, old_drive, moved_from)
