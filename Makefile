@@ -60,7 +60,7 @@ integration: deps services guest
 	$(PY) -m pytest -q tests/integration
 
 test: deps services guest
-	$(PY) -m pytest -q tests/unit tests/integration
+	$(PY) -m pytest -q tests/ecosystem tests/integration
 
 bench: deps
 	$(PY) benchmarks/image_build.py

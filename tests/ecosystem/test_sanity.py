@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import sys
 
-from ecosystem_tools import run_tool
+import yaml
+from ansible.release import __version__ as ansible_version
+
+from ecosystem_tools import ROOT, run_tool
 
 CONTROLLER_PYTHON = '%d.%d' % sys.version_info[:2]
 
@@ -17,3 +20,11 @@ def test_ansible_test_sanity(ansible_test_tree, ansible_test_environment):
     # --local: no containers here. No --skip-test: a test that finds nothing to check says so itself.
     run_tool(['ansible-test', 'sanity', '--local', '--python', CONTROLLER_PYTHON, '--color', 'no'],
              ansible_test_tree, ansible_test_environment)
+
+
+def test_requires_ansible_and_ignore_file_match_the_tested_ansible_core():
+    """meta/runtime.yml promises the ansible-core release these gates run with, and sanity reads its ignore file."""
+    tested = '.'.join(ansible_version.split('.')[:2])
+    runtime = yaml.safe_load((ROOT / 'meta' / 'runtime.yml').read_text(encoding='utf-8'))
+    assert runtime['requires_ansible'] == '>=%s.0' % tested
+    assert (ROOT / 'tests' / 'sanity' / ('ignore-%s.txt' % tested)).is_file()
