@@ -16,7 +16,14 @@ trap 'rm -rf "$work"' EXIT
 
 # The kernel package linux-image-amd64 points at, unpacked without installing it.
 kernel_pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-(cd "$work" && apt-get download "$kernel_pkg" >/dev/null 2>&1 || { chown _apt "$work" 2>/dev/null; apt-get download "$kernel_pkg" >/dev/null; })
+(
+    cd "$work"
+    # apt may download as its _apt user, which then needs to own the directory: give it and try again.
+    if ! apt-get download "$kernel_pkg" >/dev/null 2>&1; then
+        chown _apt "$work" 2>/dev/null || true
+        apt-get download "$kernel_pkg" >/dev/null
+    fi
+)
 dpkg-deb -x "$work"/"$kernel_pkg"_*.deb "$work/kernel"
 cp "$work"/kernel/boot/vmlinuz-* "$out/vmlinuz"
 
