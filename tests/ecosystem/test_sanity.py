@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import yaml
@@ -14,12 +15,15 @@ from ansible.release import __version__ as ansible_version
 from ecosystem_tools import ROOT, run_tool
 
 CONTROLLER_PYTHON = '%d.%d' % sys.version_info[:2]
+# ansible-test passes a test it could not run (a missing program, no virtualenv) with only a warning.
+NOT_RUN = re.compile(r'^WARNING: (?:Skipping sanity test|Required program).*$', re.M)
 
 
 def test_ansible_test_sanity(ansible_test_tree, ansible_test_environment):
     # --local: no containers here. No --skip-test: a test that finds nothing to check says so itself.
-    run_tool(['ansible-test', 'sanity', '--local', '--python', CONTROLLER_PYTHON, '--color', 'no'],
-             ansible_test_tree, ansible_test_environment)
+    completed = run_tool(['ansible-test', 'sanity', '--local', '--python', CONTROLLER_PYTHON, '--color', 'no'],
+                         ansible_test_tree, ansible_test_environment)
+    assert not NOT_RUN.findall(completed.stdout + completed.stderr), completed.stderr
 
 
 def test_requires_ansible_and_ignore_file_match_the_tested_ansible_core():
