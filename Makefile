@@ -60,7 +60,7 @@ integration: deps services guest
 	$(PY) -m pytest -q tests/integration
 
 test: deps services guest
-	$(PY) -m pytest -q tests/unit tests/integration tests/ecosystem
+	$(PY) -m pytest -q tests/ecosystem tests/integration
 
 # The gates that keep the collection usable by the ecosystem's tools (docs, changelog, execution environment).
 ecosystem: deps

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: vmpayload.core contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -126,7 +125,7 @@ def _write(path, data):
 
 def _split(total, parts, rng):
     """``parts`` positive sizes, varied but reproducible, adding up to ``total``."""
-    weights = [rng.uniform(0.2, 1.8) for _ in range(parts)]
+    weights = [rng.uniform(0.2, 1.8) for part in range(parts)]
     sizes = [max(1, int(w * total / sum(weights))) for w in weights]
     sizes[-1] += total - sum(sizes)
     return sizes
@@ -156,7 +155,7 @@ def make_sets(root, wanted):
         src = os.path.join(root, '200m')
         os.makedirs(src)
         with open(os.path.join(src, 'disk-200m.bin'), 'wb') as stream:
-            for _ in range(200):
+            for mebibyte in range(200):
                 stream.write(os.urandom(MIB))
         sets.append(PayloadSet('200m', 'one 200 MiB file', 'PAYLOAD', src))
     for pset in sets:
@@ -253,7 +252,7 @@ def remove(path):
 
 def output_size(path):
     if os.path.isdir(path):
-        return sum(os.path.getsize(os.path.join(parent, leaf)) for parent, _, files in os.walk(path) for leaf in files)
+        return sum(os.path.getsize(os.path.join(parent, leaf)) for parent, subdirectories, files in os.walk(path) for leaf in files)
     return os.path.getsize(path)
 
 
@@ -273,7 +272,7 @@ def run_commands(commands, env, log_path, measure_rss=False):
         for argv in commands:
             wrapped = [GNU_TIME, '-f', '%M', '-o', rss_path] + argv if measure_rss and GNU_TIME else argv
             proc = subprocess.Popen(wrapped, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
-            _, status, usage = os.wait4(proc.pid, 0)
+            pid, status, usage = os.wait4(proc.pid, 0)
             proc.returncode = os.waitstatus_to_exitcode(status)
             if proc.returncode != 0:
                 log.flush()
@@ -327,7 +326,7 @@ def measure_set(pset, tools, choose_runs, workdir, env, out):
         warm_up += elapsed
     runs = choose_runs(warm_up)
     out('  warm-up round (measures peak RSS) %.2f s; %d timed rounds' % (warm_up, runs))
-    for _ in range(runs):
+    for round_number in range(runs):
         for tool in tools:
             results[tool.name].times.append(one(tool)[0])
     return results
@@ -372,7 +371,7 @@ def time_in_process(sets, runs, workdir, b64_limit):
         for kind, specs in kinds:
             for device in ('cdrom', 'floppy'):
                 samples = []
-                for _ in range(runs + 1):  # the first run is a warm-up
+                for run_number in range(runs + 1):  # the first run is a warm-up
                     remove(out)
                     os.sync()
                     start = time.perf_counter()
@@ -409,8 +408,8 @@ def time_imports(runs, env, workdir):
             continue
         argv = [sys.executable, '-c', code]
         # The warm-up run (page cache, byte-code caches where enabled) measures the peak RSS.
-        _, peak_kib = run_commands([argv], env, log_path, measure_rss=True)
-        best = min(run_commands([argv], env, log_path)[0] for _ in range(runs))
+        warm_up_seconds, peak_kib = run_commands([argv], env, log_path, measure_rss=True)
+        best = min(run_commands([argv], env, log_path)[0] for run_number in range(runs))
         rows.append((label, best, peak_kib))
     return rows
 
@@ -507,14 +506,14 @@ def check_targets(sets, all_results, in_process):
 
 def _run(argv):
     try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False).stdout
     except (OSError, subprocess.SubprocessError):
         return ''
 
 
 def _first_line(argv, stderr_too=False):
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.SubprocessError):
         return ''
     lines = (done.stdout or (done.stderr if stderr_too else '')).strip().splitlines()
@@ -558,7 +557,7 @@ def code_description():
 # --------------------------------------------------------------------------------------------
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--runs', type=int, default=5, help='timed runs per tool and set (default 5)')
     parser.add_argument('--big-runs', type=int, default=3,
                         help='runs for the 200 MiB set when --runs would take the benchmark past --budget '

@@ -51,6 +51,7 @@ options:
   files:
     description:
       - Required with O(state=present).
+    required: false
 attributes:
   check_mode:
     support: full

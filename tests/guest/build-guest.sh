@@ -16,13 +16,22 @@ trap 'rm -rf "$work"' EXIT
 
 # The kernel package linux-image-amd64 points at, unpacked without installing it.
 kernel_pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-(cd "$work" && apt-get download "$kernel_pkg" >/dev/null 2>&1 || { chown _apt "$work" 2>/dev/null; apt-get download "$kernel_pkg" >/dev/null; })
+(
+    cd "$work"
+    # apt may download as its _apt user, which then needs to own the directory: give it and try again.
+    if ! apt-get download "$kernel_pkg" >/dev/null 2>&1; then
+        chown _apt "$work" 2>/dev/null || true
+        apt-get download "$kernel_pkg" >/dev/null
+    fi
+)
 dpkg-deb -x "$work"/"$kernel_pkg"_*.deb "$work/kernel"
 cp "$work"/kernel/boot/vmlinuz-* "$out/vmlinuz"
 
 root="$work/initramfs"
 mkdir -p "$root"/{bin,dev,proc,sys,mnt,tmp,lib/modules}
 cp /bin/busybox "$root/bin/busybox"
+# /init starts as a /bin/sh script, before busybox installs its other applets.
+ln -s busybox "$root/bin/sh"
 # The drivers busybox's insmod loads, in dependency order (plain .ko files in Debian's kernel).
 for module in scsi_common scsi_mod libata ata_piix cdrom sr_mod isofs floppy fat vfat nls_utf8 nls_cp437; do
     found=$(find "$work/kernel/lib/modules" -name "$module.ko*" | head -n 1)

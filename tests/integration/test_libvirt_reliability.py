@@ -10,12 +10,11 @@ from __future__ import annotations
 import base64
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 import uuid
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 from pathlib import Path
 
 import libvirt
@@ -97,7 +96,7 @@ def _run(playbook, background=False):
     env = dict(os.environ, ANSIBLE_NOCOLOR='1')
     if background:
         return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
 
 
 def _state(conn, dom):
@@ -139,14 +138,14 @@ def _restart_libvirtd():
         # crash would end it.
         subprocess.run(['pkill', '-TERM', '-x', 'libvirtd'], check=False)
         for attempt in range(100):
-            if subprocess.run(['pgrep', '-x', 'libvirtd'], capture_output=True).returncode != 0:
+            if subprocess.run(['pgrep', '-x', 'libvirtd'], capture_output=True, check=False).returncode != 0:
                 break
             if attempt == 50:
                 subprocess.run(['pkill', '-KILL', '-x', 'libvirtd'], check=False)
             time.sleep(0.1)
         subprocess.run(['libvirtd', '-d'], check=True)
-    for _ in range(60):
-        if subprocess.run(['virsh', '-c', URI, 'version'], capture_output=True).returncode == 0:
+    for attempt in range(60):
+        if subprocess.run(['virsh', '-c', URI, 'version'], capture_output=True, check=False).returncode == 0:
             return
         time.sleep(0.5)
     pytest.fail('libvirtd did not come back')
@@ -155,7 +154,7 @@ def _restart_libvirtd():
 def test_libvirtd_restart_during_upload_fails_clearly_and_next_run_converges(conn, domain, tmp_path):
     big = tmp_path / 'big.bin'
     with open(big, 'wb') as stream:
-        for _ in range(400):
+        for mebibyte in range(400):
             stream.write(os.urandom(1024 * 1024))
     task = {'vmpayload.core.vm_payload': {'name': domain.name(), 'files': [{'name': 'big.bin', 'src': str(big)}]}}
     play = _playbook(tmp_path, 'big', task)
@@ -189,7 +188,7 @@ def tiny_pool(conn):
     """A storage pool on a 1 MiB tmpfs: too small for the payload."""
     path = '/var/lib/vmpayload/tiny-pool'
     os.makedirs(path, exist_ok=True)
-    mounted = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', path], capture_output=True, text=True)
+    mounted = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', path], capture_output=True, text=True, check=False)
     if mounted.returncode != 0:
         pytest.fail('cannot mount a tmpfs for the full-pool test: %s' % mounted.stderr)
     name = 'vmpayload-tiny-%s' % uuid.uuid4().hex[:6]
@@ -205,8 +204,8 @@ def tiny_pool(conn):
 def test_full_pool_fails_clearly_and_leaves_the_domain_as_it_was(conn, domain, tiny_pool, tmp_path):
     pool_name, pool_path = tiny_pool
     before = domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-    play = _playbook(tmp_path, 'full', _payload_task(domain.name(), 'too-big', size=3 * 1024 * 1024,
-                                                      pool=pool_name))
+    play = _playbook(tmp_path, 'full',
+                     _payload_task(domain.name(), 'too-big', size=3 * 1024 * 1024, pool=pool_name))
     outcome = _run(play)
     assert outcome.returncode != 0
     assert pool_name in outcome.stdout and 'Traceback' not in outcome.stdout, outcome.stdout

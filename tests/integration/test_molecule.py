@@ -77,7 +77,7 @@ def _preflight(env):
         return 'virsh is not installed (libvirt-clients)'
     try:
         probe = subprocess.run(['virsh', '-c', URI, 'list', '--all', '--name'], env=env, capture_output=True,
-                               text=True, timeout=120)
+                               text=True, timeout=120, check=False)
     except subprocess.TimeoutExpired:
         return 'libvirtd at %s did not answer within 120 s' % URI
     if probe.returncode != 0:
@@ -110,7 +110,7 @@ def _run_scenario(scenario, env):
             log.write('\n*** timed out after %d s; running molecule destroy\n' % SCENARIO_TIMEOUT)
             log.flush()
             subprocess.run([command[0], 'destroy', '-s', scenario], cwd=EXTENSIONS, env=env, stdout=log,
-                           stderr=subprocess.STDOUT, timeout=600)
+                           stderr=subprocess.STDOUT, timeout=600, check=False)
             returncode = 'timeout'
     return returncode, time.monotonic() - started, log_path
 
@@ -137,7 +137,7 @@ class _Runs(object):
         # Once, before scenarios run side by side (their create steps then find it built).
         build = subprocess.run(['bash', str(ROOT / 'tests' / 'guest' / 'build-guest.sh'),
                                 str(ROOT / '.build' / 'guest')], env=self.env, capture_output=True, text=True,
-                               timeout=900)
+                               timeout=900, check=False)
         if build.returncode != 0:
             self.problem = 'building the test guest failed:\n%s%s' % (build.stdout, build.stderr)
 
@@ -183,13 +183,13 @@ def test_playbooks_parse():
     env = _environment()
     completed = subprocess.run([str(Path(sys.executable).with_name('ansible-playbook')), '--syntax-check',
                                 '-i', 'localhost,', *playbooks], env=env, capture_output=True, text=True,
-                               timeout=300)
+                               timeout=300, check=False)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     tasks = sorted(MOLECULE_DIR.glob('shared/tasks/*.yml'))
     check = ('import sys, yaml\n'
              'for path in sys.argv[1:]:\n'
              '    assert isinstance(yaml.safe_load(open(path, encoding="utf-8")), list), path\n')
-    completed = subprocess.run([sys.executable, '-c', check, *map(str, tasks)], capture_output=True, text=True)
+    completed = subprocess.run([sys.executable, '-c', check, *map(str, tasks)], capture_output=True, text=True, check=False)
     assert completed.returncode == 0, completed.stderr
 
 

@@ -23,7 +23,7 @@ def ansible_playbook(playbook, *extra):
     env = dict(os.environ, ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', ANSIBLE_RETRY_FILES_ENABLED='0')
     command = [str(Path(sys.executable).with_name('ansible-playbook')), '-i', 'localhost,', '-c', 'local',
                '-e', 'ansible_python_interpreter=%s' % sys.executable, str(playbook), *extra]
-    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
     return completed
 
 

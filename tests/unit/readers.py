@@ -405,7 +405,7 @@ def fat_entries(image):
             name = short = _short_name_text(raw[0:11])
             if slots:
                 units = b''.join(slots[i] for i in sorted(slots))
-                name = units.decode('utf-16-le', errors='surrogatepass').split('\0')[0]
+                name = units.decode('utf-16-le', errors='surrogatepass').split('\0', maxsplit=1)[0]
                 slots = {}
             fields = (raw[11], raw[13]) + struct.unpack('<HHHxxHH', raw[14:26]) + struct.unpack('<H', raw[26:28])
             yield FatEntry(parent + '/' + name, short_parent + '/' + short, raw[0:11], *fields)
@@ -427,7 +427,7 @@ def fat_root_slots_used(image):
     """How many 32-byte slots of a FAT12/16 root directory are in use (LFN slots included)."""
     with open(image, 'rb') as stream:
         boot = stream.read(512)
-        bytes_per_sector, _, reserved, fats, root_entries = struct.unpack('<HBHBH', boot[11:19])
+        bytes_per_sector, sectors_per_cluster, reserved, fats, root_entries = struct.unpack('<HBHBH', boot[11:19])
         fat_size = struct.unpack('<H', boot[22:24])[0]
         stream.seek((reserved + fats * fat_size) * bytes_per_sector)
         root = stream.read(root_entries * 32)

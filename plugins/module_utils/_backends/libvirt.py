@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import time
 import traceback
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 
 from ansible_collections.vmpayload.core.plugins.module_utils._backends.base import PayloadBackend, PayloadRecord
 from ansible_collections.vmpayload.core.plugins.module_utils._image.base import build_epoch, writer_for
@@ -220,8 +220,8 @@ class LibvirtBackend(PayloadBackend):
             return self.conn.lookupByName(name)
         except libvirt.libvirtError as exc:
             if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
-                raise VmNotFoundError('no domain %s %s on %s' % ('with uuid' if uuid else 'named', uuid or name,
-                                                                  self.uri))
+                raise VmNotFoundError('no domain %s %s on %s'
+                                      % ('with uuid' if uuid else 'named', uuid or name, self.uri))
             raise BackendError('looking up the domain failed: %s' % exc.get_error_message())
 
     def _pool(self):
@@ -334,8 +334,8 @@ class LibvirtBackend(PayloadBackend):
                 except libvirt.libvirtError:
                     pass
                 volume.delete(0)
-                raise BackendError('uploading %s to pool %s failed: %s' % (name, self.pool_name,
-                                                                            exc.get_error_message()))
+                raise BackendError('uploading %s to pool %s failed: %s'
+                                   % (name, self.pool_name, exc.get_error_message()))
             return volume
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -457,7 +457,7 @@ class LibvirtBackend(PayloadBackend):
         moved_from = before if before is not None and before.target and before.target != slot else None
         old_drive = _release_drive(persistent, moved_from) if moved_from else None
         removed = []
-        for _ in range(RACE_ATTEMPTS):
+        for attempt in range(RACE_ATTEMPTS):
             self._upload(pool, volume_name, payload)
             self._define(persistent, disk, record)
             released = not running or old_drive is None or self._release_live(vm, old_drive, moved_from)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import traceback
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 from dataclasses import asdict, dataclass
 
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import (

@@ -161,7 +161,7 @@ def _needs(payload, layout):
     """(root directory slots, data clusters) the payload takes on ``layout``."""
     children = {}
     for path in payload.directories() + [f.name for f in payload.files]:
-        parent, _, leaf = path.rpartition('/')
+        parent, slash, leaf = path.rpartition('/')
         children.setdefault(parent, []).append(leaf)
     root_slots = 1 + sum(_entries_for(leaf) for leaf in children.get('', []))
     clusters = 0
@@ -256,7 +256,7 @@ class _DirectoryTree:
 
     def add(self, name, is_directory):
         """Add the file or directory ``name`` (a payload path) to its parent directory."""
-        parent_name, _, leaf = name.rpartition('/')
+        parent_name, slash, leaf = name.rpartition('/')
         parent = self.entries[parent_name]
         short_name = self._short_name(leaf, parent_name)
         # The current time pyfatfs stamps here is replaced by the build epoch (FatWriter._pin_dates).
@@ -414,7 +414,7 @@ class FatWriter(ImageWriter):
             # readers (blkid, Windows, mtools) see another label than the boot sector's and
             # fsck.vfat complains. Keep the entry equal to the boot sector; without a label,
             # write none, as mkfs.fat does.
-            _, _, specials = fat.root_dir.get_entries()
+            directories, files, specials = fat.root_dir.get_entries()
             for entry in specials:
                 if entry.is_volume_id():
                     if payload.label:
@@ -497,4 +497,3 @@ class FatWriter(ImageWriter):
         fat.update_directory_entry(directory)
         for subdirectory in directory.get_entries()[0]:
             self._write_directories(fat, subdirectory)
-

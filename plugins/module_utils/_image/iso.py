@@ -181,7 +181,7 @@ class IsoWriter(ImageWriter):
         mapped = {'': ''}
         entries = [(d, True) for d in payload.directories()] + [(f.name, False) for f in payload.files]
         for path, is_directory in sorted(entries, key=lambda e: (e[0].count('/'), e[0])):
-            parent, _, leaf = path.rpartition('/')
+            parent, slash, leaf = path.rpartition('/')
             taken = taken_by_dir.setdefault(parent, set())
             mapped[path] = mapped[parent] + '/' + _iso_component(leaf, taken, is_directory)
         return mapped

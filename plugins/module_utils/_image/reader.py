@@ -80,7 +80,7 @@ def _read_iso(path, with_content):
         else:
             facet = 'iso_path'
         files = []
-        for directory, _, names in iso.walk(**{facet: '/'}):
+        for directory, subdirectories, names in iso.walk(**{facet: '/'}):
             for name in names:
                 full = directory.rstrip('/') + '/' + name
                 sink = _Sink(with_content)

@@ -34,6 +34,7 @@ def payload_params(params):
     return dict(files=files, device=params['device'], label=params['label'], preset=params['preset'],
                 max_content_size=params['max_content_size'])
 
+
 VM_ARGSPEC = dict(
     name=dict(type='str'),
     uuid=dict(type='str', aliases=['id']),

@@ -18,7 +18,7 @@ import os
 import re
 import stat
 import unicodedata
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 from dataclasses import dataclass
 
 from .errors import PayloadValidationError
@@ -480,6 +480,6 @@ def parse_payload(files, device='cdrom', label=None, preset=None, max_content_si
     _check_tree(indexed, device)
     if preset is not None:
         _check_preset(preset, indexed)
-    ordered = tuple(sorted((f for _, f in indexed), key=lambda f: f.name))
+    ordered = tuple(sorted((f for index, f in indexed), key=lambda f: f.name))
     digest = payload_digest(device, label, [(f.name, f.sha256) for f in ordered])
     return Payload(device=device, label=label, files=ordered, digest=digest)

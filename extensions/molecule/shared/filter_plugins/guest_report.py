@@ -53,7 +53,7 @@ def guest_report(console_b64):
             ended = True
             continue
         lines.append(line)
-        kind, _, rest = line[len('VMPAYLOAD '):].partition(' ')
+        kind, space, rest = line[len('VMPAYLOAD '):].partition(' ')
         if kind == 'MEDIUM':
             device, fstype, label = (rest.split(' ', 2) + ['', ''])[:3]
             medium = dict(device=device, fstype=fstype, label=label, files=[])

@@ -129,7 +129,7 @@ def _unique_dates(found):
 def test_iso_has_no_date_but_the_default_epoch(builds, image_readers):
     image = builds[('cdrom', 'first')]
     found = image_readers.iso_dates(image)
-    assert {where.split('-')[0] for where, _ in found} >= {'pvd', 'svd', 'rr'}
+    assert {where.split('-')[0] for where, epoch in found} >= {'pvd', 'svd', 'rr'}
     assert _unique_dates(found) == {DEFAULT_EPOCH}
     assert {epoch for where, epoch in found if where.endswith('-expiration')} == {None}
     pvd = image_readers.xorriso_pvd_info(image)
@@ -149,7 +149,7 @@ def test_iso_honours_source_date_epoch_in_every_date(builds, image_readers, tmp_
         assert {row[2] for row in image_readers.isoinfo_listing(image, tree)} == {'Nov 14 2023'}, tree
     assert {row[2] for row in image_readers.bsdtar_list(image)} == {'Nov 14 2023'}
     dest = image_readers.xorriso_extract(image, tmp_path / 'x')
-    for current, _, names in os.walk(dest):
+    for current, subdirectories, names in os.walk(dest):
         for name in names:
             info = os.stat(os.path.join(current, name))
             assert (info.st_mtime, info.st_atime) == (SDE, SDE), name
@@ -176,7 +176,7 @@ def test_fat_honours_source_date_epoch_in_every_date(builds, image_readers, tmp_
             == (0, clock, date, date, clock, date), entry.path
     assert set(image_readers.mdir_dates(image)) == {('2023-11-14', '22:13')}
     dest = image_readers.mcopy_extract(image, tmp_path / 'x', preserve_dates=True)
-    for current, _, names in os.walk(dest):
+    for current, subdirectories, names in os.walk(dest):
         for name in names:
             assert os.stat(os.path.join(current, name)).st_mtime == SDE, name
 

@@ -141,7 +141,7 @@ ids = pytest.mark.parametrize('case_id', sorted(CASES))
 
 @ids
 def test_expected_names_are_the_input_names_in_nfc(built, case_id):
-    _, payload, expected_files, _, names = built(case_id)
+    image, payload, expected_files, expected_dirs, names = built(case_id)
     assert set(expected_files) == names == {f.name for f in payload.files}
 
 
@@ -161,7 +161,7 @@ def test_fsck_vfat_finds_no_problem(built, image_readers, case_id):
 
 @ids
 def test_minfo_reports_standard_geometry_label_and_serial(built, image_readers, case_id):
-    image, payload, _, _, _ = built(case_id)
+    image, payload, expected_files, expected_dirs, names = built(case_id)
     info = image_readers.minfo(image)
     assert info['sectors per track'] == '18', info['_text']
     assert info['heads'] == '2', info['_text']
@@ -175,14 +175,14 @@ def test_minfo_reports_standard_geometry_label_and_serial(built, image_readers, 
 
 def upper_label(case_id):
     """The label a FAT reader must show for a case: the one given (or the preset's), upper-cased."""
-    label, preset, _ = CASES[case_id]
+    label, preset, factory = CASES[case_id]
     label = {'nocloud': 'cidata'}.get(preset, label)
     return label.upper() if label else None
 
 
 @ids
 def test_blkid_reports_vfat_with_upper_case_label_and_serial(built, image_readers, case_id):
-    image, payload, _, _, _ = built(case_id)
+    image, payload, expected_files, expected_dirs, names = built(case_id)
     probe = image_readers.blkid(image)
     assert (probe['TYPE'], probe['VERSION']) == ('vfat', 'FAT12')
     assert probe.get('LABEL') == upper_label(case_id)
@@ -192,7 +192,7 @@ def test_blkid_reports_vfat_with_upper_case_label_and_serial(built, image_reader
 
 @ids
 def test_mdir_lists_exactly_the_payload_paths_and_the_label(built, image_readers, case_id):
-    image, payload, _, _, _ = built(case_id)
+    image, payload, expected_files, expected_dirs, names = built(case_id)
     assert image_readers.mdir_paths(image) == image_readers.all_paths(payload)
     head = image_readers.mdir(image).splitlines()[0]
     if upper_label(case_id):
@@ -213,7 +213,7 @@ def test_every_date_in_the_image_is_the_build_epoch(built, image_readers, case_i
 
 @ids
 def test_mcopy_extracts_equal_names_and_bytes(built, image_readers, case_id, tmp_path):
-    image, _, expected_files, expected_dirs, _ = built(case_id)
+    image, payload, expected_files, expected_dirs, names = built(case_id)
     files, dirs = image_readers.read_tree(image_readers.mcopy_extract(image, tmp_path / 'out'))
     assert sorted(files) == sorted(expected_files)
     assert files == expected_files
@@ -222,7 +222,7 @@ def test_mcopy_extracts_equal_names_and_bytes(built, image_readers, case_id, tmp
 
 @ids
 def test_mtype_reads_each_file_byte_for_byte(built, image_readers, case_id):
-    image, _, expected_files, _, _ = built(case_id)
+    image, payload, expected_files, expected_dirs, names = built(case_id)
     for name, data in expected_files.items():
         assert image_readers.mtype(image, name) == data, name
 
@@ -236,22 +236,22 @@ def test_non_bmp_names_are_stored_as_utf16_surrogate_pairs(tmp_path, image_reade
              {'name': 'rocket-\U0001F680/\U0001F4C4.txt', 'content': 'nested'}]
     image = tmp_path / 'emoji.img'
     payload = image_readers.build(files, image, device='floppy', label='emoji')
-    code, problems, _ = image_readers.fsck_vfat(image)
+    code, problems, clusters = image_readers.fsck_vfat(image)
     assert (code, problems) == (0, [])
     entries = [e for e in image_readers.fat_entries(image)
                if not e.attr & 0x08 and e.path.rpartition('/')[2] not in ('.', '..')]
     assert {e.path for e in entries} == image_readers.all_paths(payload)
-    expected_files, _ = image_readers.expected_tree(payload)
+    expected_files, expected_dirs = image_readers.expected_tree(payload)
     for entry in entries:
         if not entry.attr & 0x10:
             assert image_readers.mtype(image, entry.short_path[1:]) == expected_files[entry.path[1:]]
 
 
 def test_fills_the_floppy_uses_every_cluster(built, image_readers):
-    image, payload, _, _, _ = built('fills-the-floppy')
+    image, payload, expected_files, expected_dirs, names = built('fills-the-floppy')
     layout = fat.Layout(FLOPPY_144)
     assert payload.files[0].src is not None
-    _, _, (used, total) = image_readers.fsck_vfat(image)
+    code, problems, (used, total) = image_readers.fsck_vfat(image)
     assert used == total == layout.clusters
     free = [line for line in image_readers.run(['mdir', '-i', image, '::']).stdout.splitlines() if line.strip()][-1]
     assert free.split() == ['0', 'bytes', 'free']
@@ -285,9 +285,9 @@ def test_root_directory_filled_to_its_last_slot_is_written_and_readable(tmp_path
     image = tmp_path / 'root.img'
     payload = image_readers.build(files, image, device='floppy', label='root')
     assert image_readers.fat_root_slots_used(image) == fat.Layout(FLOPPY_144).root_entries == 224
-    code, problems, _ = image_readers.fsck_vfat(image)
+    code, problems, clusters = image_readers.fsck_vfat(image)
     assert (code, problems) == (0, [])
-    extracted, _ = image_readers.read_tree(image_readers.mcopy_extract(image, tmp_path / 'out'))
+    extracted, extracted_dirs = image_readers.read_tree(image_readers.mcopy_extract(image, tmp_path / 'out'))
     assert extracted == image_readers.expected_tree(payload)[0]
 
 
@@ -326,7 +326,7 @@ def test_larger_sizes_pass_fsck_and_mtools(tmp_path, image_readers, size_id):
     image = tmp_path / 'big.img'
     payload = image_readers.build(files, image, device='floppy', label='oemdrv', size=size)
     assert image.stat().st_size == image_bytes
-    code, problems, _ = image_readers.fsck_vfat(image)
+    code, problems, clusters = image_readers.fsck_vfat(image)
     assert (code, problems) == (0, [])
     info = image_readers.minfo(image)
     assert (info['sectors per track'], info['heads'], info['media byte']) == (sectors, heads, media), info['_text']
@@ -366,7 +366,7 @@ def test_volume_serial_is_never_left_to_pyfatfs_clock(tmp_path, image_readers):
 
 
 def test_src_is_streamed_not_held_in_the_model(built):
-    _, payload, expected_files, _, _ = built('src-streamed')
+    image, payload, expected_files, expected_dirs, names = built('src-streamed')
     streamed = [f for f in payload.files if f.src is not None]
     assert {f.name for f in streamed} == {'images/random.bin', 'host.txt'}
     assert all(f.data is None for f in streamed)

@@ -133,13 +133,13 @@ ids = pytest.mark.parametrize('case_id', sorted(CASES))
 
 @ids
 def test_expected_names_are_the_input_names_in_nfc(built, case_id):
-    _, payload, expected_files, _, names = built(case_id)
+    image, payload, expected_files, expected_dirs, names = built(case_id)
     assert set(expected_files) == names == {f.name for f in payload.files}
 
 
 @ids
 def test_isoinfo_d_reports_label_joliet_and_rock_ridge(built, image_readers, case_id):
-    image, payload, _, _, _ = built(case_id)
+    image, payload, expected_files, expected_dirs, names = built(case_id)
     info = image_readers.isoinfo_d(image)
     assert info['fields']['Volume id'] == (payload.label or ''), info['text']
     assert info['fields']['Application id'] == 'VMPAYLOAD.CORE'
@@ -152,7 +152,7 @@ def test_isoinfo_d_reports_label_joliet_and_rock_ridge(built, image_readers, cas
 @ids
 def test_blkid_reports_iso9660_with_the_whole_label(built, image_readers, case_id):
     """blkid merges the primary and Joliet volume ids: labels over 16 characters must survive."""
-    image, payload, _, _, _ = built(case_id)
+    image, payload, expected_files, expected_dirs, names = built(case_id)
     probe = image_readers.blkid(image)
     assert probe['TYPE'] == 'iso9660'
     assert probe.get('LABEL', '') == (payload.label or '')
@@ -160,22 +160,22 @@ def test_blkid_reports_iso9660_with_the_whole_label(built, image_readers, case_i
 
 @ids
 def test_isoinfo_rock_ridge_tree_has_exactly_the_payload_paths(built, image_readers, case_id):
-    image, payload, _, _, _ = built(case_id)
+    image, payload, expected_files, expected_dirs, names = built(case_id)
     assert image_readers.isoinfo_find(image, '-R') == image_readers.all_paths(payload)
 
 
 @ids
 def test_isoinfo_rock_ridge_listing_shows_names_sizes_and_read_only_modes(built, image_readers, case_id):
-    image, _, expected_files, expected_dirs, _ = built(case_id)
+    image, payload, expected_files, expected_dirs, names = built(case_id)
     rows = image_readers.isoinfo_listing(image, '-R')
     leaves = {}
-    for kind, size, _, name in rows:
+    for kind, size, date, name in rows:
         if name not in ('.', '..'):
             leaves.setdefault(name, set()).add((kind, size))
     for path, data in expected_files.items():
         assert ('-', len(data)) in leaves[path.rpartition('/')[2]], path
     for path in expected_dirs:
-        assert any(kind == 'd' for kind, _ in leaves[path.rpartition('/')[2]]), path
+        assert any(kind == 'd' for kind, size in leaves[path.rpartition('/')[2]]), path
     out = image_readers.run(['isoinfo', '-R', '-l', '-i', image]).stdout
     modes = set(re.findall(r'^([-d][-rwx]{9})\s', out, re.M))
     assert modes == {'-r--r--r--', 'dr-xr-xr-x'}, modes
@@ -187,11 +187,11 @@ _LEVEL1_DIR = re.compile(r'^[A-Z0-9_]{1,8}$')
 
 @ids
 def test_plain_iso9660_names_are_level_1_and_unique(built, image_readers, case_id):
-    image, payload, expected_files, expected_dirs, _ = built(case_id)
+    image, payload, expected_files, expected_dirs, names = built(case_id)
     paths = image_readers.isoinfo_find(image, '')
     assert len(paths) == len(expected_files) + len(expected_dirs)
     rows = image_readers.isoinfo_listing(image, '')
-    for kind, _, _, name in rows:
+    for kind, size, date, name in rows:
         if name in ('.', '..'):
             continue
         assert (_LEVEL1_DIR if kind == 'd' else _LEVEL1_FILE).match(name), name
@@ -208,7 +208,7 @@ def test_every_date_in_the_image_is_the_build_epoch(built, image_readers, case_i
 
 @ids
 def test_xorriso_extracts_rock_ridge_tree_with_equal_names_and_bytes(built, image_readers, case_id, tmp_path):
-    image, _, expected_files, expected_dirs, _ = built(case_id)
+    image, payload, expected_files, expected_dirs, names = built(case_id)
     dest = image_readers.xorriso_extract(image, tmp_path / 'rr')
     files, dirs = image_readers.read_tree(dest)
     image_readers.chmod_tree_writable(dest)
@@ -219,7 +219,7 @@ def test_xorriso_extracts_rock_ridge_tree_with_equal_names_and_bytes(built, imag
 
 @ids
 def test_xorriso_extracts_joliet_tree_with_equal_names_and_bytes(built, image_readers, case_id, tmp_path):
-    image, _, expected_files, expected_dirs, _ = built(case_id)
+    image, payload, expected_files, expected_dirs, names = built(case_id)
     dest = image_readers.xorriso_extract(image, tmp_path / 'joliet', joliet=True)
     files, dirs = image_readers.read_tree(dest)
     image_readers.chmod_tree_writable(dest)
@@ -231,7 +231,7 @@ def test_xorriso_extracts_joliet_tree_with_equal_names_and_bytes(built, image_re
 @ids
 @pytest.mark.parametrize('joliet', [False, True], ids=['rock-ridge', 'joliet'])
 def test_xorriso_find_and_ls_list_the_payload_names(built, image_readers, case_id, joliet):
-    image, payload, expected_files, expected_dirs, _ = built(case_id)
+    image, payload, expected_files, expected_dirs, names = built(case_id)
     assert image_readers.xorriso_find(image, joliet=joliet) == image_readers.all_paths(payload)
     top = {p for p in list(expected_files) + list(expected_dirs) if '/' not in p}
     assert image_readers.xorriso_ls(image, '/', joliet=joliet) == top
@@ -239,7 +239,7 @@ def test_xorriso_find_and_ls_list_the_payload_names(built, image_readers, case_i
 
 @ids
 def test_bsdtar_extracts_equal_names_and_bytes(built, image_readers, case_id, tmp_path):
-    image, _, expected_files, expected_dirs, _ = built(case_id)
+    image, payload, expected_files, expected_dirs, names = built(case_id)
     dest = image_readers.bsdtar_extract(image, tmp_path / 'bsdtar')
     files, dirs = image_readers.read_tree(dest)
     image_readers.chmod_tree_writable(dest)
@@ -249,7 +249,7 @@ def test_bsdtar_extracts_equal_names_and_bytes(built, image_readers, case_id, tm
 
 
 def test_src_file_is_streamed_in_full(built):
-    image, payload, expected_files, _, _ = built('src-streamed')
+    image, payload, expected_files, expected_dirs, names = built('src-streamed')
     big = [f for f in payload.files if f.name == 'images/big.bin'][0]
     assert big.data is None and big.src is not None, 'src content must not be read into the model'
     assert len(expected_files['images/big.bin']) == SRC_SIZE

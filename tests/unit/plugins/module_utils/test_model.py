@@ -131,8 +131,8 @@ BAD = [
     case('vfat-too-many-utf8-bytes', lambda t: dict(files=[text('\u8a2d' * (LINUX_NAME_MAX_BYTES // 3 + 1))],
                                                     device='floppy'),
          'files[0].name', '\u8a2d' * (LINUX_NAME_MAX_BYTES // 3 + 1), ['255 UTF-8 bytes']),
-    case('iso-too-deep', lambda t: dict(files=[text('/'.join('d%d' % i for i in range(ISO_MAX_PATH_COMPONENTS))
-                                                     + '/f')]),
+    case('iso-too-deep',
+         lambda t: dict(files=[text('/'.join('d%d' % i for i in range(ISO_MAX_PATH_COMPONENTS)) + '/f')]),
          'files[0].name', '/'.join('d%d' % i for i in range(ISO_MAX_PATH_COMPONENTS)) + '/f',
          ['at most 7 directory levels', 'has 8']),
     case('duplicate', lambda t: dict(files=[text('a/b'), text('c'), text('a/b')]), 'files[2].name', 'a/b',
@@ -266,8 +266,8 @@ def test_the_bad_input_table_has_at_least_30_cases():
 
 
 @pytest.mark.parametrize('build, option, file, mentions, named, size', BAD)
-def test_bad_input_is_refused_naming_the_file_or_option_without_content(tmp_path, build, option, file, mentions,
-                                                                          named, size):
+def test_bad_input_is_refused_naming_the_file_or_option_without_content(
+        tmp_path, build, option, file, mentions, named, size):
     with pytest.raises(PayloadValidationError) as info:
         _fail(build, size, tmp_path)
     error = info.value
@@ -293,8 +293,9 @@ def test_capacity_errors_are_their_own_type(tmp_path):
         writer_for('floppy').plan(payload)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason='root reads a chmod 000 file; the src-fifo, src-dangling-symlink '
-                                                'and src-read-fails cases cover an unreadable src for root')
+@pytest.mark.skipif(os.geteuid() == 0,
+                    reason='root reads a chmod 000 file; the src-fifo, src-dangling-symlink '
+                           'and src-read-fails cases cover an unreadable src for root')
 def test_src_without_read_permission_is_refused(tmp_path):
     path = tmp_path / 'locked.txt'
     path.write_text(SECRET_TEXT)

@@ -95,7 +95,7 @@ def test_random_payloads_round_trip_through_writer_and_external_reader(image_rea
                          image_readers.xorriso_extract(image, os.path.join(tmp, 'joliet'), joliet=True)]
                 assert image_readers.isoinfo_d(image)['fields']['Volume id'] == (payload.label or '')
             else:
-                code, problems, _ = image_readers.fsck_vfat(image)
+                code, problems, clusters = image_readers.fsck_vfat(image)
                 assert (code, problems) == (0, [])
                 trees = [image_readers.mcopy_extract(image, os.path.join(tmp, 'fat'))]
             for tree in trees:

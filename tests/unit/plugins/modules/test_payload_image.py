@@ -59,7 +59,7 @@ def test_second_run_is_unchanged_and_leaves_file_untouched(tmp_path, capsys):
     dest = tmp_path / 'seed.iso'
     run(capsys, dict(dest=str(dest), preset='nocloud', files=NOCLOUD))
     before = dest.stat()
-    failed, result, _ = run(capsys, dict(dest=str(dest), preset='nocloud', files=NOCLOUD))
+    failed, result, output = run(capsys, dict(dest=str(dest), preset='nocloud', files=NOCLOUD))
     assert not failed and result['changed'] is False
     after = dest.stat()
     assert (after.st_mtime_ns, after.st_ino) == (before.st_mtime_ns, before.st_ino)
@@ -68,11 +68,11 @@ def test_second_run_is_unchanged_and_leaves_file_untouched(tmp_path, capsys):
 
 def test_check_mode_predicts_change_and_writes_nothing(tmp_path, capsys):
     dest = tmp_path / 'seed.iso'
-    failed, result, _ = run(capsys, dict(dest=str(dest), preset='nocloud', files=NOCLOUD), check_mode=True)
+    failed, result, output = run(capsys, dict(dest=str(dest), preset='nocloud', files=NOCLOUD), check_mode=True)
     assert not failed and result['changed'] is True
     assert not dest.exists() and os.listdir(tmp_path) == []
     run(capsys, dict(dest=str(dest), preset='nocloud', files=NOCLOUD))
-    failed, result, _ = run(capsys, dict(dest=str(dest), preset='nocloud', files=NOCLOUD), check_mode=True)
+    failed, result, output = run(capsys, dict(dest=str(dest), preset='nocloud', files=NOCLOUD), check_mode=True)
     assert result['changed'] is False
 
 
@@ -95,16 +95,16 @@ def test_file_attributes_are_applied_and_idempotent(tmp_path, capsys):
     args = dict(dest=str(dest), device='floppy', files=[{'name': 'a.txt', 'content': 'a'}], mode='0600')
     run(capsys, args)
     assert oct(dest.stat().st_mode & 0o777) == '0o600'
-    failed, result, _ = run(capsys, dict(args, mode='0640'))
+    failed, result, output = run(capsys, dict(args, mode='0640'))
     assert result['changed'] is True and oct(dest.stat().st_mode & 0o777) == '0o640'
-    failed, result, _ = run(capsys, dict(args, mode='0640'))
+    failed, result, output = run(capsys, dict(args, mode='0640'))
     assert result['changed'] is False
 
 
 def test_missing_library_fails_with_install_hint(tmp_path, capsys, monkeypatch):
     from ansible_collections.vmpayload.core.plugins.module_utils._image import iso
     monkeypatch.setattr(iso, 'PYCDLIB_IMPORT_ERROR', 'Traceback: ImportError: No module named pycdlib')
-    failed, result, _ = run(capsys, dict(dest=str(tmp_path / 'x.iso'), files=NOCLOUD))
+    failed, result, output = run(capsys, dict(dest=str(tmp_path / 'x.iso'), files=NOCLOUD))
     assert failed and 'pycdlib' in result['msg'] and not (tmp_path / 'x.iso').exists()
 
 
@@ -213,13 +213,13 @@ def test_bad_input_corpus_is_large_enough():
 
 
 def test_dest_is_a_directory(tmp_path, capsys):
-    failed, result, _ = run(capsys, dict(dest=str(tmp_path), files=[GOOD]))
+    failed, result, output = run(capsys, dict(dest=str(tmp_path), files=[GOOD]))
     assert failed and 'is a directory' in result['msg'] and result['option'] == 'dest'
     assert os.listdir(tmp_path) == []
 
 
 def test_dest_parent_missing(tmp_path, capsys):
-    failed, result, _ = run(capsys, dict(dest=str(tmp_path / 'no' / 'x.iso'), files=[GOOD]))
+    failed, result, output = run(capsys, dict(dest=str(tmp_path / 'no' / 'x.iso'), files=[GOOD]))
     assert failed and 'does not exist' in result['msg']
     assert os.listdir(tmp_path) == []
 
@@ -232,13 +232,13 @@ def test_dest_unwritable(tmp_path, capsys):
         locked = tmp_path / 'locked'
         locked.mkdir(mode=0o500)
         dest = str(locked / 'x.iso')
-    failed, result, _ = run(capsys, dict(dest=dest, files=[GOOD]))
+    failed, result, output = run(capsys, dict(dest=dest, files=[GOOD]))
     assert failed and os.path.dirname(dest) in result['msg']
     assert not os.path.exists(dest)
 
 
 def test_fifo_src_is_rejected_without_blocking(tmp_path, capsys, fifo):
-    failed, result, _ = run(capsys, dict(dest=str(tmp_path / 'x.iso'), files=[{'name': 'a', 'src': fifo}]))
+    failed, result, output = run(capsys, dict(dest=str(tmp_path / 'x.iso'), files=[{'name': 'a', 'src': fifo}]))
     assert failed and 'not a regular file' in result['msg']
 
 

@@ -1,0 +1,23 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmpayload.core contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Gate: ``ansible-lint`` with the production profile over everything a user runs: plays, the role, Molecule."""
+
+from __future__ import annotations
+
+from ecosystem_tools import ROOT, run_tool, tool_environment
+
+LINTED = ('playbooks', 'roles', 'extensions/molecule')
+
+
+def test_ansible_lint_production_profile(tmp_path):
+    # The plays call the collection's modules by FQCN: ansible-lint must resolve them, from this checkout.
+    collections = tmp_path / 'collections'
+    (collections / 'ansible_collections' / 'vmpayload').mkdir(parents=True)
+    (collections / 'ansible_collections' / 'vmpayload' / 'core').symlink_to(ROOT)
+    environment = tool_environment(HOME=str(tmp_path / 'home'), ANSIBLE_COLLECTIONS_PATH=str(collections))
+    # .ansible-lint sets the profile too; saying it here keeps the gate from weakening with the file.
+    completed = run_tool(['ansible-lint', '--offline', '--nocolor', '--profile', 'production', *LINTED],
+                         ROOT, environment)
+    assert "Profile 'production' was required, and it passed" in completed.stdout + completed.stderr
