@@ -188,7 +188,7 @@ def guest(conn):
     <type arch='x86_64' machine='pc'>hvm</type>
     <kernel>%(dir)s/vmlinuz</kernel>
     <initrd>%(dir)s/initrd.img</initrd>
-    <cmdline>console=ttyS0 quiet panic=-1</cmdline>
+    <cmdline>console=ttyS0 quiet panic=-1 no_timer_check</cmdline>
   </os>
   <features><acpi/></features>
   <on_poweroff>destroy</on_poweroff>
