@@ -34,16 +34,10 @@ $(COLLECTION_LINK):
 
 deps: $(BUILD)/system.stamp $(VENV)/stamp $(COLLECTION_LINK)
 
-# libvirtd and virtlogd: through systemd where the machine has it, as plain daemons where it does not.
+# libvirtd and virtlogd: through systemd where the machine has it, as plain daemons where it does not
+# (tests/start-libvirt.sh says how, and why libvirtd may get a /dev/kvm of its own).
 services: deps
-	@if [ -d /run/systemd/system ]; then \
-		$(SUDO) systemctl start virtlogd libvirtd; \
-	else \
-		pgrep -x virtlogd >/dev/null || $(SUDO) virtlogd -d; \
-		pgrep -x libvirtd >/dev/null || $(SUDO) libvirtd -d; \
-	fi
-	@for attempt in $$(seq 1 30); do $(SUDO) virsh -c qemu:///system version >/dev/null 2>&1 && exit 0; sleep 1; done; \
-		echo "libvirtd did not answer on qemu:///system" >&2; exit 1
+	$(SUDO) bash tests/start-libvirt.sh
 
 guest: $(BUILD)/guest/initrd.img
 

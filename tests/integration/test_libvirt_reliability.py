@@ -20,6 +20,7 @@ from pathlib import Path
 import libvirt
 import pytest
 
+ROOT = Path(__file__).resolve().parents[2]
 URI = 'qemu:///system'
 POOL = 'vmpayload'
 POOL_PATH = '/var/lib/vmpayload/pool'
@@ -131,11 +132,8 @@ def test_concurrent_plays_end_with_one_consistent_payload_and_no_orphan(conn, do
 
 
 def _restart_libvirtd():
-    if os.path.isdir('/run/systemd/system'):
-        subprocess.run(['systemctl', 'restart', 'libvirtd'], check=True)
-    else:
-        # A daemon busy with a stream may take long to stop on SIGTERM: then it is killed, as a
-        # crash would end it.
+    """Stop libvirtd (killed if SIGTERM is not enough, as a crash would end it) and start it as make services does."""
+    if not os.path.isdir('/run/systemd/system'):
         subprocess.run(['pkill', '-TERM', '-x', 'libvirtd'], check=False)
         for attempt in range(100):
             if subprocess.run(['pgrep', '-x', 'libvirtd'], capture_output=True, check=False).returncode != 0:
@@ -143,12 +141,12 @@ def _restart_libvirtd():
             if attempt == 50:
                 subprocess.run(['pkill', '-KILL', '-x', 'libvirtd'], check=False)
             time.sleep(0.1)
-        subprocess.run(['libvirtd', '-d'], check=True)
-    for attempt in range(60):
-        if subprocess.run(['virsh', '-c', URI, 'version'], capture_output=True, check=False).returncode == 0:
-            return
-        time.sleep(0.5)
-    pytest.fail('libvirtd did not come back')
+    else:
+        subprocess.run(['systemctl', 'stop', 'libvirtd'], check=True)
+    started = subprocess.run(['bash', str(ROOT / 'tests' / 'start-libvirt.sh')], capture_output=True, text=True,
+                             check=False)
+    if started.returncode != 0:
+        pytest.fail('libvirtd did not come back: %s' % started.stderr)
 
 
 def test_libvirtd_restart_during_upload_fails_clearly_and_next_run_converges(conn, domain, tmp_path):
