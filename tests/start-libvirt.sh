@@ -26,6 +26,8 @@ else
         if [ -e /dev/kvm ] && [ "$virt_type" = qemu ]; then
             no_kvm=/run/vmpayload-no-kvm
             install -m 0000 /dev/null "$no_kvm"
+            # "$1" is for the inner shell to expand.
+            # shellcheck disable=SC2016
             unshare --mount --propagation private -- \
                 sh -c 'mount --bind "$1" /dev/kvm && exec libvirtd -d' sh "$no_kvm"
         else
