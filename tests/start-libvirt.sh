@@ -5,13 +5,14 @@
 # Start virtlogd and libvirtd where they are not running, then wait until libvirtd answers.
 # `make services` (so `make demo` and `make test`) and the test that restarts libvirtd use it.
 #
-# With systemd, systemd starts them. Without it (containers, CI machines), they are started as
-# daemons. On such hosts /dev/kvm may exist and yet be unusable by QEMU's user (root-only, as
-# without udev's rule). libvirt 9.0 then probes QEMU as a process that does get KVM, finds KVM
-# "not available now" on every later call, and probes QEMU again: each domain definition takes
-# 30 to 130 s. So, when tests/guest/virt_type.py finds KVM unusable for QEMU anyway, libvirtd starts
-# in a mount namespace of its own where /dev/kvm is an empty root-only file: probe and check agree
-# (no KVM) and the capabilities are probed once. Nothing changes outside libvirtd's namespace.
+# With systemd, systemd starts them. Without it (containers, CI machines) they are started as
+# daemons, and /dev/kvm may have been left root-only (mode 0600), where Debian's udev rule would make
+# it group kvm, mode 0660 (QEMU's user, libvirt-qemu, is in group kvm). On such a host libvirt 9.0
+# probes QEMU with KVM (when root can create a VM there), then finds KVM "not available now" for QEMU's
+# user on every later call and probes again: each domain definition takes 30 to 130 s. Giving
+# /dev/kvm udev's ownership and mode, as on any udev host, makes the probe and the check agree. The
+# test guests still run under software emulation where the CPU has no vmx/svm
+# (tests/guest/virt_type.py), as a Debian kernel cannot use KVM without them.
 set -euo pipefail
 
 uri=qemu:///system
@@ -21,19 +22,12 @@ if [ -d /run/systemd/system ]; then
     systemctl start virtlogd libvirtd
 else
     pgrep -x virtlogd >/dev/null || virtlogd -d
-    if ! pgrep -x libvirtd >/dev/null; then
-        virt_type=$(python3 "$here/guest/virt_type.py" 2>/dev/null || echo qemu)
-        if [ -e /dev/kvm ] && [ "$virt_type" = qemu ]; then
-            no_kvm=/run/vmpayload-no-kvm
-            install -m 0000 /dev/null "$no_kvm"
-            # "$1" is for the inner shell to expand.
-            # shellcheck disable=SC2016
-            unshare --mount --propagation private -- \
-                sh -c 'mount --bind "$1" /dev/kvm && exec libvirtd -d' sh "$no_kvm"
-        else
-            libvirtd -d
-        fi
+    if [ -c /dev/kvm ] && [ "$(stat -c %U:%G:%a /dev/kvm)" = root:root:600 ] && getent group kvm >/dev/null \
+        && python3 "$here/kvm_creates_vm.py"; then
+        chgrp kvm /dev/kvm
+        chmod 0660 /dev/kvm
     fi
+    pgrep -x libvirtd >/dev/null || libvirtd -d
 fi
 
 for _ in $(seq 1 60); do
