@@ -101,25 +101,32 @@ def pool():
     return POOL
 
 
-@pytest.fixture
-def make_domain(pool, tmp_path):
-    """Define shut-off domains `vmpayload-users-<run>-<suffix>`; undefine them and their volumes afterwards."""
+@pytest.fixture(scope='module')
+def make_domain(pool, tmp_path_factory):
+    """`make_domain(suffix)`: a shut-off domain `vmpayload-users-<run>-<suffix>`, defined once per module.
+
+    Tests that only run check mode share domains (each asserts it left them untouched), because a
+    definition can take minutes on a busy host while libvirtd probes qemu. The domains and their
+    volumes are removed when the module's tests are done.
+    """
     run = uuid.uuid4().hex[:8]
-    made = []
+    definitions = tmp_path_factory.mktemp('domains')
+    made = {}
 
     def define(suffix):
         name = 'vmpayload-users-%s-%s' % (run, suffix)
-        definition = tmp_path / ('%s.xml' % name)
-        definition.write_text(
-            "<domain type='qemu'><name>%s</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
-            "<os><type arch='x86_64' machine='pc'>hvm</type></os><features><acpi/></features>"
-            "<devices/></domain>" % name)
-        _virsh('define', str(definition))
-        made.append((name, _virsh('domuuid', name).stdout.strip()))
+        if name not in made:
+            definition = definitions / ('%s.xml' % name)
+            definition.write_text(
+                "<domain type='qemu'><name>%s</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
+                "<os><type arch='x86_64' machine='pc'>hvm</type></os><features><acpi/></features>"
+                "<devices/></domain>" % name)
+            _virsh('define', str(definition))
+            made[name] = _virsh('domuuid', name).stdout.strip()
         return name
 
     yield define
-    for name, dom_uuid in made:
+    for name, dom_uuid in made.items():
         for volume in _payload_volumes(dom_uuid):
             _virsh('vol-delete', '--pool', POOL, volume)
         _virsh('undefine', name)
@@ -160,7 +167,7 @@ def _audit(inventory, report, *extra):
 
 def test_cloud_init_seed_is_idempotent_read_back_and_audited(make_domain, tmp_path):
     vm = make_domain('seed')
-    seed = ['-i', 'localhost,', PLAYBOOKS / 'cloud_init_seed.yml', '-e', 'seed_vm_name=%s' % vm]
+    seed = ['-i', 'localhost,', PLAYBOOKS / 'cloud_init_seed.yml', '-e', 'payload_vm_name=%s' % vm]
 
     first = _succeeded(_ansible('ansible-playbook', *seed))
     assert _changed(first) == {'localhost': 1}, first
@@ -239,22 +246,21 @@ def test_gitops_check_diff_shows_changes_but_no_secret_and_changes_nothing(make_
 
 
 SECRET_PLAYS = [
-    pytest.param('windows_unattend.yml', 'unattend_vm_name', 'vault_unattend_admin_password',
-                 'An-Example-Admin-Secret-5tq', '+device: floppy', id='windows_unattend'),
-    pytest.param('run_once_install.yml', 'install_vm_name', 'vault_install_root_password_hash',
+    pytest.param('windows_unattend.yml', 'win1', 'vault_unattend_admin_password', 'An-Example-Admin-Secret-5tq',
+                 '+device: floppy', id='windows_unattend'),
+    pytest.param('run_once_install.yml', 'web1', 'vault_install_root_password_hash',
                  '$6$examplesalt$ExampleHashNotARealOne', '+ks.cfg  ', id='run_once_install'),
 ]
 
 
-@pytest.mark.parametrize('playbook, vm_var, secret_var, secret, shown', SECRET_PLAYS)
-def test_secret_play_check_diff_shows_no_secret(make_domain, tmp_path, playbook, vm_var, secret_var, secret,
-                                                shown):
-    vm = make_domain(playbook.split('_')[0])
+@pytest.mark.parametrize('playbook, domain, secret_var, secret, shown', SECRET_PLAYS)
+def test_secret_play_check_diff_shows_no_secret(make_domain, tmp_path, playbook, domain, secret_var, secret, shown):
+    vm = make_domain(domain)
     before = _inactive_xml(vm)
     # A file, as a user passes the vault file: -e @secrets.yml.
     secrets = _write_yaml(tmp_path / 'secrets.yml', {secret_var: secret})
     output = _succeeded(_ansible('ansible-playbook', '-v', '-i', 'localhost,', PLAYBOOKS / playbook,
-                                 '-e', '%s=%s' % (vm_var, vm), '-e', '@%s' % secrets, '--check', '--diff'))
+                                 '-e', 'payload_vm_name=%s' % vm, '-e', '@%s' % secrets, '--check', '--diff'))
     assert _changed(output) == {'localhost': 1}, output
     assert shown in output, 'the diff does not show %r:\n%s' % (shown, output)
     assert secret not in output, 'the secret appears in the output'
