@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
@@ -35,6 +36,8 @@ POOL = 'vmpayload'
 POOL_PATH = '/var/lib/vmpayload/pool'
 NAMESPACE = 'urn:x-vmpayload:payload:1'
 BIN = Path(sys.executable).parent
+# What virsh says when libvirtd is not there, or went away in the middle of a command.
+DAEMON_GONE = re.compile(r'Failed to connect socket|End of file while reading data|Disconnected from|Cannot recv data')
 RECAP_LINE = re.compile(r'^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', re.MULTILINE)
 
 
@@ -71,8 +74,14 @@ def _changed(output):
 
 def _virsh(*args, check=True):
     """virsh against the system libvirtd, bounded: a daemon that stops answering fails the test
-    instead of hanging it (other suites restart libvirtd while these run)."""
-    result = subprocess.run(['virsh', '-q', '-c', URI, *args], capture_output=True, text=True, timeout=600, check=False)
+    instead of hanging it. Other suites restart libvirtd while these run, so a command that finds
+    no daemon is tried again until one answers."""
+    for _attempt in range(60):
+        result = subprocess.run(['virsh', '-q', '-c', URI, *args], capture_output=True, text=True, timeout=600,
+                                check=False)
+        if result.returncode == 0 or not DAEMON_GONE.search(result.stderr):
+            break
+        time.sleep(2)
     if check:
         assert result.returncode == 0, 'virsh %s: %s%s' % (' '.join(args), result.stdout, result.stderr)
     return result
@@ -117,19 +126,24 @@ def make_domain(pool, tmp_path_factory):
         name = 'vmpayload-users-%s-%s' % (run, suffix)
         if name not in made:
             definition = definitions / ('%s.xml' % name)
+            dom_uuid = str(uuid.uuid4())
+            # With its own UUID, a definition tried again after a daemon restart is the same domain.
             definition.write_text(
-                "<domain type='qemu'><name>%s</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
+                "<domain type='qemu'><name>%s</name><uuid>%s</uuid><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
                 "<os><type arch='x86_64' machine='pc'>hvm</type></os><features><acpi/></features>"
-                "<devices/></domain>" % name)
+                "<devices/></domain>" % (name, dom_uuid))
+            made[name] = dom_uuid
             _virsh('define', str(definition))
-            made[name] = _virsh('domuuid', name).stdout.strip()
         return name
 
     yield define
+    leftovers = []
     for name, dom_uuid in made.items():
-        for volume in _payload_volumes(dom_uuid):
-            _virsh('vol-delete', '--pool', POOL, volume)
-        _virsh('undefine', name)
+        volumes = _payload_volumes(dom_uuid)
+        results = [_virsh('vol-delete', '--pool', POOL, volume, check=False) for volume in volumes]
+        results.append(_virsh('undefine', name, check=False))
+        leftovers.extend(r.stderr for r in results if r.returncode != 0 and 'failed to get domain' not in r.stderr)
+    assert not leftovers, 'could not remove the test domains and volumes: %s' % leftovers
 
 
 def _write_yaml(path, data):
