@@ -2,13 +2,16 @@
 # Copyright: vmpayload.core contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Gate: ``ansible-lint`` with the production profile over everything a user runs: plays, the role, Molecule."""
+"""Gate: ``ansible-lint`` with the production profile over everything a user runs: plays, the role, Molecule,
+and the GitOps example."""
 
 from __future__ import annotations
 
 from ecosystem_tools import ROOT, run_tool, tool_environment
 
-LINTED = ('playbooks', 'roles', 'extensions/molecule')
+LINTED = ('playbooks', 'roles', 'extensions/molecule', 'docs/gitops')
+# The GitOps example's vaulted variables are linted too, decrypted with the example's own password file.
+VAULT_PASSWORD_FILE = ROOT / 'docs' / 'gitops' / 'vault-password.example.txt'
 
 
 def test_ansible_lint_production_profile(tmp_path):
@@ -16,7 +19,8 @@ def test_ansible_lint_production_profile(tmp_path):
     collections = tmp_path / 'collections'
     (collections / 'ansible_collections' / 'vmpayload').mkdir(parents=True)
     (collections / 'ansible_collections' / 'vmpayload' / 'core').symlink_to(ROOT)
-    environment = tool_environment(HOME=str(tmp_path / 'home'), ANSIBLE_COLLECTIONS_PATH=str(collections))
+    environment = tool_environment(HOME=str(tmp_path / 'home'), ANSIBLE_COLLECTIONS_PATH=str(collections),
+                                   ANSIBLE_VAULT_PASSWORD_FILE=str(VAULT_PASSWORD_FILE))
     # .ansible-lint sets the profile too; saying it here keeps the gate from weakening with the file.
     completed = run_tool(['ansible-lint', '--offline', '--nocolor', '--profile', 'production', *LINTED],
                          ROOT, environment)
