@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -209,3 +210,49 @@ def test_full_pool_fails_clearly_and_leaves_the_domain_as_it_was(conn, domain, t
     assert pool_name in outcome.stdout and 'Traceback' not in outcome.stdout, outcome.stdout
     assert conn.lookupByUUIDString(domain.UUIDString()).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) == before
     assert os.listdir(pool_path) == []
+
+
+def test_forks_staging_payloads_for_many_vms_in_one_pool_all_converge(conn, tmp_path):
+    """Ansible's forks stage payloads for 20 VMs at once in one pool: every task succeeds, each VM ends
+    with its one volume, and the second run changes nothing. (On a slow libvirtd this once failed: libvirt
+    refuses a pool refresh while another fork creates a volume; the backend now waits that out.)"""
+    _ensure_dir_pool(conn, POOL, POOL_PATH)
+    names = ['vmp-reliability-forks-%s-%02d' % (uuid.uuid4().hex[:6], index) for index in range(20)]
+    domains = [conn.defineXML(
+        "<domain type='qemu'><name>%s</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
+        "<os><type arch='x86_64' machine='pc'>hvm</type></os><features><acpi/></features>"
+        "<devices/></domain>" % name) for name in names]
+    inventory = tmp_path / 'inventory.json'
+    inventory.write_text(json.dumps({'all': {'hosts': {name: {} for name in names}}}))
+    blob = base64.b64encode(b'forks' * (2 * 1024 * 1024 // 5)).decode()
+    playbook = tmp_path / 'forks.yml'
+    playbook.write_text(json.dumps([{'hosts': 'all', 'gather_facts': False, 'tasks': [
+        {'vmpayload.core.vm_payload': {'name': '{{ inventory_hostname }}', 'pool': POOL,
+                                       'files': [{'name': 'who.txt', 'content': '{{ inventory_hostname }}\n'},
+                                                 # Uploads long enough to overlap other forks' volume creation.
+                                                 {'name': 'blob.bin', 'content_b64': blob}]}}]}]))
+    command = [ANSIBLE_PLAYBOOK, '-i', str(inventory), '-c', 'local', '--forks', '5',
+               '-e', 'ansible_python_interpreter=%s' % sys.executable, str(playbook)]
+    env = dict(os.environ, ANSIBLE_NOCOLOR='1')
+    try:
+        for expected_changed in (1, 0):
+            completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
+            assert completed.returncode == 0, completed.stdout + completed.stderr
+            for name in names:
+                assert re.search(r'^%s\s*:\s*ok=1\s+changed=%d\s+unreachable=0\s+failed=0' % (name, expected_changed),
+                                 completed.stdout, re.M), completed.stdout
+        for dom in domains:
+            digest, recorded_volume, drive_volume, volumes = _state(conn, dom)
+            assert digest is not None and recorded_volume == drive_volume and volumes == [drive_volume]
+    finally:
+        fresh = _connect()
+        try:
+            pool = fresh.storagePoolLookupByName(POOL)
+            pool.refresh(0)
+            for dom in domains:
+                for volume in pool.listVolumes():
+                    if volume.startswith('vmpayload-%s-' % dom.UUIDString()):
+                        pool.storageVolLookupByName(volume).delete(0)
+                fresh.lookupByUUIDString(dom.UUIDString()).undefine()
+        finally:
+            fresh.close()
