@@ -76,13 +76,27 @@ options:
         its DAC security model), so that QEMU can open the images and other users cannot. Some hosts take seconds,
         even tens of seconds, to compute their capabilities; give O(group) to skip that.
     type: int
+  prune_orphans:
+    description:
+      - With O(state=present), also delete the payload volumes in the pool whose VM is no longer defined on O(uri),
+        that is the volumes named C(vmpayload-<VM UUID>-...) that the collection's modules stage. Other files and
+        volumes are never touched.
+      - The libvirt modules delete a VM's unused payload volumes whenever they run on that VM, and
+        O(vmpayload.core.vm_payload#module:state=absent) deletes its last one; a VM undefined without that leaves
+        its volume behind, which this finds.
+      - Only for a pool whose directory no other libvirt host uses (for example over NFS), since the VMs of other
+        hosts are not defined here.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
-    details: Nothing is defined, built, started or refreshed; the result lists the actions a real run would take.
+    details: Nothing is defined, built, started, refreshed or deleted; the result lists the actions a real run would take.
   diff_mode:
     support: full
-    details: The diff shows the pool's name, type, path, mode, owner, group, active and autostart before and after.
+    details: >-
+      The diff shows the pool's name, type, path, mode, owner, group, active and autostart before and after, and
+      with O(prune_orphans=true) the orphan volumes that go.
   idempotent:
     support: full
 notes:
@@ -110,6 +124,11 @@ EXAMPLES = r"""
     mode: "0750"
     owner: 0
     group: 107
+
+- name: The default pool, also deleting the payloads of VMs that were undefined without state=absent
+  vmpayload.core.payload_pool:
+    path: /var/lib/vmpayload/pool
+    prune_orphans: true
 
 - name: Remove the pool, keeping its directory and images
   vmpayload.core.payload_pool:
@@ -164,6 +183,13 @@ pool:
       description: Whether libvirt starts the pool when it starts.
       type: bool
       sample: true
+removed_volumes:
+  description:
+    - The payload volumes deleted (in check mode, that would be deleted) because their VM is no longer defined.
+  returned: when O(prune_orphans=true) and O(state=present)
+  type: list
+  elements: str
+  sample: [vmpayload-6d1d35fb-bd74-470d-bba9-354ed58dbc0f-a6f00d262fa3b040.iso]
 libvirt_version:
   description: The version of the libvirt daemon at O(uri).
   returned: success
@@ -185,6 +211,7 @@ def main():
         mode=dict(type='str', default='0750'),
         owner=dict(type='int', default=0),
         group=dict(type='int'),
+        prune_orphans=dict(type='bool', default=False),
     )
     module = PayloadModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_if=[('state', 'present', ('path',))])

@@ -261,3 +261,58 @@ def test_hook_deletes_the_run_once_image_when_the_guest_stops(staged, guest, tmp
     assert all(decoy.read_bytes() == b'not ours to delete' for decoy in decoys)
     # The guest's kernel read the payload from the image the hook then deleted.
     assert re.search(r'VMPAYLOAD FILE /dev/sr\d [0-9a-f]{64} hello\.txt', console.read_text()), console.read_text()
+
+
+PAYLOAD_VOLUME = re.compile(r'^vmpayload-(?P<uuid>[0-9a-f-]{36})-(?:once-)?[0-9a-f]{16}\.(?:iso|img)$')
+
+
+def _orphan(conn, file_name):
+    """Whether prune_orphans may delete this pool file: one of the modules' volumes, of a VM not defined."""
+    match = PAYLOAD_VOLUME.match(file_name)
+    if match is None:
+        return False
+    try:
+        conn.lookupByUUIDString(match.group('uuid'))
+    except libvirt.libvirtError:
+        return True
+    return False
+
+
+def test_prune_orphans_deletes_the_payload_of_a_vm_undefined_without_state_absent(tmp_path, conn):
+    name = 'vmpx-orphan-%s' % uuid.uuid4().hex[:8]
+    domain = conn.defineXML("<domain type='qemu'><name>%s</name><memory unit='MiB'>64</memory>"
+                            "<os><type arch='x86_64' machine='pc'>hvm</type></os><features><acpi/></features>"
+                            "</domain>" % name)
+    domain_uuid = domain.UUIDString()
+    stage = tmp_path / 'stage.yml'
+    stage.write_text(json.dumps([{'hosts': 'localhost', 'gather_facts': False, 'tasks': [
+        {'vmpayload.core.vm_payload': {'name': name, 'files': [{'name': 'hello.txt', 'content': 'orphan soon\n'}]}}]}]))
+    prune = tmp_path / 'prune.yml'
+    prune.write_text(json.dumps([{'hosts': 'localhost', 'gather_facts': False, 'tasks': [
+        {'vmpayload.core.payload_pool': {'path': str(POOL_PATH), 'prune_orphans': True}, 'register': 'pruned'},
+        {'ansible.builtin.copy': {'content': '{{ pruned.removed_volumes | to_json }}',
+                                  'dest': str(tmp_path / 'removed.json'), 'mode': '0600'},
+         'changed_when': False, 'check_mode': False},
+    ]}]))
+    try:
+        assert ansible_playbook(stage)['changed'] == 1
+        staged = sorted(POOL_PATH.glob('vmpayload-%s-*' % domain_uuid))
+        assert len(staged) == 1
+        domain.undefine()
+        kept = [path for path in POOL_PATH.iterdir() if not _orphan(conn, path.name)]
+
+        assert ansible_playbook(prune, '--check')['changed'] == 1
+        assert staged[0].exists()
+        predicted = json.loads((tmp_path / 'removed.json').read_text())
+        assert staged[0].name in predicted and all(_orphan(conn, volume) for volume in predicted)
+        assert ansible_playbook(prune)['changed'] == 1
+        assert not staged[0].exists()
+        assert all(path.exists() for path in kept), 'prune_orphans deleted a file it must keep'
+        assert ansible_playbook(prune)['changed'] == 0
+    finally:
+        try:
+            conn.lookupByName(name).undefine()
+        except libvirt.libvirtError:
+            pass
+        for leftover in POOL_PATH.glob('vmpayload-%s-*' % domain_uuid):
+            leftover.unlink()

@@ -18,6 +18,7 @@ they have open.
 from __future__ import annotations
 
 import os
+import re
 import traceback
 from xml.etree import ElementTree
 from dataclasses import asdict, dataclass
@@ -35,6 +36,9 @@ except ImportError:
     LIBVIRT_IMPORT_ERROR = traceback.format_exc()
 
 POOL_TYPE = 'dir'
+# The names the libvirt modules give payload volumes: vmpayload-<domain UUID>-[once-]<16 hex digits>.iso|img.
+PAYLOAD_VOLUME = re.compile(r'^vmpayload-(?P<uuid>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-'
+                            r'(?:once-)?[0-9a-f]{16}\.(?:iso|img)$')
 
 
 @dataclass
@@ -283,6 +287,42 @@ class LibvirtPools:
     def _step_failed(self, name, step, exc):
         return BackendError('storage pool %s on %s: %s failed: %s' % (name, self.uri, step, exc.get_error_message()))
 
+    # -- orphans -----------------------------------------------------------------------------
+
+    def _domain_exists(self, domain_uuid):
+        try:
+            self.conn.lookupByUUIDString(domain_uuid)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                return False
+            raise BackendError('looking up domain %s on %s failed: %s' % (domain_uuid, self.uri, exc.get_error_message()))
+        return True
+
+    def prune_orphans(self, name, check_mode):
+        """Delete the payload volumes in pool ``name`` whose domain is no longer defined; return their names.
+
+        The modules delete a VM's old volumes whenever they run on that VM; a VM undefined without
+        ``state: absent`` first leaves its volume behind, and only this finds it. Each domain is looked up
+        right before its volume goes, so a VM defined in the meantime keeps its payload.
+        """
+        pool = self._lookup(name)
+        if pool is None or not pool.isActive():
+            return []
+        orphans = []
+        for volume in sorted(pool.listVolumes()):
+            match = PAYLOAD_VOLUME.match(volume)
+            if match is None or self._domain_exists(match.group('uuid')):
+                continue
+            if not check_mode:
+                try:
+                    pool.storageVolLookupByName(volume).delete(0)
+                except libvirt.libvirtError as exc:
+                    if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
+                        continue
+                    raise self._step_failed(name, 'deleting orphan volume %s' % volume, exc)
+            orphans.append(volume)
+        return orphans
+
     # -- absent ------------------------------------------------------------------------------
 
     def ensure_absent(self, name, path, check_mode):
@@ -320,6 +360,12 @@ def ensure_pool(module):
             group = params['group'] if params['group'] is not None else pools.qemu_group()
             result = pools.ensure_present(params['name'], params['path'], (mode, params['owner'], group),
                                           params['autostart'], module.check_mode)
+            if params['prune_orphans']:
+                orphans = pools.prune_orphans(params['name'], module.check_mode)
+                result['removed_volumes'] = orphans
+                result['changed'] = result['changed'] or bool(orphans)
+                result['diff']['before']['orphan_volumes'] = orphans
+                result['diff']['after']['orphan_volumes'] = []
         result['libvirt_version'] = pools.libvirt_version()
     finally:
         pools.close()

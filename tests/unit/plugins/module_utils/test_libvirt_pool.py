@@ -129,6 +129,42 @@ def test_a_conflicting_pool_fails_and_changes_nothing(pools, existing, message):
                   for pool in pools.conn.listAllStoragePools(0)) == definitions
 
 
+def _volume(pools, name):
+    pool = pools.conn.storagePoolLookupByName('vmpayload')
+    pool.createXML("<volume><name>%s</name><capacity unit='KiB'>4</capacity></volume>" % name, 0)
+
+
+def _domain(pools, name):
+    return pools.conn.defineXML("<domain type='test'><name>%s</name><memory unit='MiB'>64</memory>"
+                                "<os><type>hvm</type></os></domain>" % name)
+
+
+def test_prune_orphans_deletes_only_payload_volumes_of_undefined_domains(pools):
+    present(pools)
+    kept_domain = _domain(pools, 'web1')
+    gone_domain = _domain(pools, 'web2')
+    kept = ['vmpayload-%s-0123456789abcdef.iso' % kept_domain.UUIDString(),
+            'vmpayload-%s-once-0123456789abcdef.img' % kept_domain.UUIDString(),
+            # Not the modules' names: never touched, whatever their UUID.
+            'vmpayload-%s-notours.iso' % gone_domain.UUIDString(),
+            'install-media.iso']
+    orphans = ['vmpayload-%s-0123456789abcdef.iso' % gone_domain.UUIDString(),
+               'vmpayload-%s-once-fedcba9876543210.iso' % gone_domain.UUIDString()]
+    for name in kept + orphans:
+        _volume(pools, name)
+    gone_domain.undefine()
+
+    assert pools.prune_orphans('vmpayload', check_mode=True) == sorted(orphans)
+    assert len(pools.conn.storagePoolLookupByName('vmpayload').listVolumes()) == len(kept + orphans)
+    assert pools.prune_orphans('vmpayload', check_mode=False) == sorted(orphans)
+    assert sorted(pools.conn.storagePoolLookupByName('vmpayload').listVolumes()) == sorted(kept)
+    assert pools.prune_orphans('vmpayload', check_mode=False) == []
+
+
+def test_prune_orphans_on_a_missing_pool_finds_nothing(pools):
+    assert pools.prune_orphans('vmpayload', check_mode=False) == []
+
+
 def test_absent_stops_and_undefines_then_changes_nothing(pools):
     present(pools)
     assert pools.ensure_absent('vmpayload', None, check_mode=True)['actions'] == ['stop', 'undefine']
@@ -194,6 +230,15 @@ def test_module_result(node, capsys):
     assert result['libvirt_version'].count('.') == 2
     assert result['diff'] == dict(before={}, after=result['pool'])
     assert 'diff' not in run_module(capsys, dict(uri=node, path='/srv/vmpayload/pool', group=107))
+
+
+def test_module_result_with_prune_orphans(node, capsys):
+    # Each module run opens its own test driver, so no volume is there to find: the keys are what is checked.
+    args = dict(uri=node, path='/srv/vmpayload/pool', group=107, prune_orphans=True)
+    result = run_module(capsys, args, diff=True)
+    assert result['removed_volumes'] == []
+    assert result['diff']['before']['orphan_volumes'] == [] and result['diff']['after']['orphan_volumes'] == []
+    assert 'removed_volumes' not in run_module(capsys, dict(uri=node, path='/srv/vmpayload/pool', group=107))
 
 
 @pytest.mark.parametrize('args, message', [
