@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: vmpayload.core contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -42,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 from dataclasses import dataclass, field
 
 from image_build import Report, code_description, machine_description, table
@@ -108,7 +107,7 @@ class PrivateLibvirt:
         if as_nobody:
             # nobody must reach its home below our 0700 temporary directory.
             os.chmod(os.path.dirname(self.home), 0o711)
-            for parent, _, _ in os.walk(self.home):
+            for parent, _subdirectories, _files in os.walk(self.home):
                 shutil.chown(parent, 'nobody', 'nogroup')
         daemon = shutil.which('libvirtd', path=os.pathsep.join((os.environ.get('PATH', ''), '/usr/sbin', '/sbin')))
         if not daemon:
@@ -227,7 +226,7 @@ def seed_files(seed_root):
     """State of every file the by-hand playbook wrote."""
     states = {}
     if os.path.isdir(seed_root):
-        for parent, _, files in os.walk(seed_root):
+        for parent, _subdirectories, files in os.walk(seed_root):
             for leaf in files:
                 path = os.path.join(parent, leaf)
                 states[os.path.relpath(path, seed_root)] = file_state(path)
@@ -431,7 +430,7 @@ def versions():
     for name, argv in (('ansible-core', [os.path.join(VENV_BIN, 'ansible'), '--version']),
                        ('genisoimage', ['genisoimage', '--version']), ('virsh', ['virsh', '--version'])):
         try:
-            output = subprocess.run(argv, capture_output=True, text=True, timeout=60).stdout.strip()
+            output = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             output = ''
         found.append((name, output.splitlines()[0] if output else 'not found'))
@@ -444,7 +443,7 @@ def versions():
 # --------------------------------------------------------------------------------------------
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--reps', type=int, default=int(os.environ.get('VMPAYLOAD_BENCH_REPS', 3)),
                         help='timed repetitions of each way and size (default 3, or $VMPAYLOAD_BENCH_REPS)')
     parser.add_argument('--sizes', default='1,20', help='comma-separated numbers of VMs (default 1,20)')

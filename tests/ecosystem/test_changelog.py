@@ -37,8 +37,8 @@ def changelog_env():
 def run_changelog(args, cwd):
     command = [str(VENV_BIN / 'antsibull-changelog')] + args
     result = subprocess.run(command, cwd=cwd, env=changelog_env(), capture_output=True, text=True, check=False)
-    assert result.returncode == 0, '%s exited %d\n%s\n%s' % (' '.join(command), result.returncode,
-                                                              result.stdout, result.stderr)
+    assert result.returncode == 0, '%s exited %d\n%s\n%s' % (
+        ' '.join(command), result.returncode, result.stdout, result.stderr)
     return result
 
 
@@ -83,7 +83,7 @@ def test_release_notes_hold_every_fragment(tmp_path):
     assert 'v%s' % version in notes
     entries = fragment_entries()
     assert entries, 'no changelog fragments'
-    assert [text for _, text in entries if one_line(text) not in notes] == []
+    assert [text for _fragment, text in entries if one_line(text) not in notes] == []
     # The new modules, filters and roles are listed by antsibull-changelog from their version_added.
     for heading in ('New Modules', 'New Plugins', 'New Roles'):
         assert heading in notes

@@ -49,8 +49,8 @@ def tool_env():
 def run_tool(command, **kwargs):
     """Run a tool; on failure the assertion message is the tool's own output."""
     result = subprocess.run(command, env=tool_env(), capture_output=True, text=True, check=False, **kwargs)
-    assert result.returncode == 0, '%s exited %d\n%s\n%s' % (' '.join(map(str, command)), result.returncode,
-                                                              result.stdout, result.stderr)
+    assert result.returncode == 0, '%s exited %d\n%s\n%s' % (
+        ' '.join(map(str, command)), result.returncode, result.stdout, result.stderr)
     return result
 
 

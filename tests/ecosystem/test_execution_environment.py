@@ -56,8 +56,8 @@ def run_tool(command, cwd=None, **env_overrides):
     """Run a tool; on failure the assertion message is the tool's own output."""
     result = subprocess.run([str(part) for part in command], cwd=cwd, env=tool_env(**env_overrides),
                             capture_output=True, text=True, check=False)
-    assert result.returncode == 0, '%s exited %d\n%s\n%s' % (' '.join(map(str, command)), result.returncode,
-                                                              result.stdout, result.stderr)
+    assert result.returncode == 0, '%s exited %d\n%s\n%s' % (
+        ' '.join(map(str, command)), result.returncode, result.stdout, result.stderr)
     return result
 
 

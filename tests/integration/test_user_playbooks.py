@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 from pathlib import Path
 
 import pytest
