@@ -35,7 +35,7 @@ $(COLLECTION_LINK):
 deps: $(BUILD)/system.stamp $(VENV)/stamp $(COLLECTION_LINK)
 
 # libvirtd and virtlogd: through systemd where the machine has it, as plain daemons where it does not
-# (tests/start-libvirt.sh says how, and why libvirtd may get a /dev/kvm of its own).
+# (tests/start-libvirt.sh says how, and when it gives a root-only /dev/kvm udev's group and mode).
 services: deps
 	$(SUDO) bash tests/start-libvirt.sh
 
