@@ -52,7 +52,7 @@ def vm_run_once_payload(module):
 
 def vm_payload_info(module):
     def work(backend, vm):
-        record, summary = backend.read_payload(vm, include_content=module.params['include_content'])
+        summary = backend.read_payload(vm, include_content=module.params['include_content'])[1]
         return dict(changed=False, **summary)
 
     return _with_backend(module, work)

@@ -61,6 +61,9 @@ REFRESH_PAUSE = 0.1
 RACE_ATTEMPTS = 3
 # Run-once volume names carry this mark, so the release hook knows which volumes to delete.
 RUN_ONCE_MARK = 'once-'
+# Every name _volume_name gives: <prefix><domain UUID>-[<run-once mark>]<16 hex digits of the digest>.iso|img.
+PAYLOAD_VOLUME = re.compile(r'^%s(?P<uuid>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-(?:%s)?'
+                            r'[0-9a-f]{16}\.(?:iso|img)$' % (re.escape(VOLUME_PREFIX), re.escape(RUN_ONCE_MARK)))
 SHUTOFF_STATES = (5, 0)  # VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_NOSTATE
 
 ElementTree.register_namespace(NAMESPACE_PREFIX, NAMESPACE)

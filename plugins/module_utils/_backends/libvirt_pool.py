@@ -18,11 +18,12 @@ they have open.
 from __future__ import annotations
 
 import os
-import re
 import traceback
 from xml.etree import ElementTree
 from dataclasses import asdict, dataclass
 
+# The volume names the libvirt backend gives payloads: prune_orphans deletes only those.
+from ansible_collections.vmpayload.core.plugins.module_utils._backends.libvirt import PAYLOAD_VOLUME
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import (
     BackendError,
     MissingLibraryError,
@@ -36,9 +37,6 @@ except ImportError:
     LIBVIRT_IMPORT_ERROR = traceback.format_exc()
 
 POOL_TYPE = 'dir'
-# The names the libvirt modules give payload volumes: vmpayload-<domain UUID>-[once-]<16 hex digits>.iso|img.
-PAYLOAD_VOLUME = re.compile(r'^vmpayload-(?P<uuid>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-'
-                            r'(?:once-)?[0-9a-f]{16}\.(?:iso|img)$')
 
 
 @dataclass
