@@ -2,25 +2,115 @@
 # Copyright: vmpayload.core contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""The actions of vm_payload, vm_run_once_payload and vm_payload_info, over any backend."""
+"""The one place that decides, for every platform (as kubernetes.core's ``perform_action`` does).
+
+It validates the payload and checks it against the platform's capabilities before connecting,
+finds the VM, reads its record, compares digests, guards check mode, builds the diff and
+assembles the result. Backends (``base.PayloadBackend``) only carry out what is decided here.
+"""
 
 from __future__ import annotations
 
-from ansible_collections.vmpayload.core.plugins.module_utils._backends.factory import create_backend
+from ansible_collections.vmpayload.core.plugins.module_utils._backends.factory import backend_class
+from ansible_collections.vmpayload.core.plugins.module_utils._image.image_file import listing_text
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.argspec import payload_params
+from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import BackendError
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.model import parse_payload
 
+CONTENT_AVAILABILITIES = ('permanent', 'run-once')
 
-def _with_backend(module, work):
-    backend = create_backend(module.params)
+
+def payload_summary(payload):
+    summary = payload.summary()
+    return {key: summary[key] for key in ('digest', 'device', 'label', 'files')}
+
+
+def payload_diff(record, payload):
+    """Before and after as listings of names, sizes and digests; never content."""
+    before = record.listing() if record.availability in CONTENT_AVAILABILITIES else None
+    after = payload.summary() if payload is not None else None
+    return dict(before=listing_text(before) if before else '', after=listing_text(after) if after else '')
+
+
+def ensure_permanent(backend, vm, payload, check_mode):
+    """Make ``payload`` what the VM keeps."""
+    record = backend.read_record(vm)
+    placement = backend.place(vm, payload, record)
+    running = backend.is_running(vm)
+    in_place = record.holds(payload, 'permanent') and placement.in_place
+    result = dict(changed=not in_place, availability='permanent', restart_required=False,
+                  **payload_summary(payload))
+    result.update(placement.reported)
+    if in_place:
+        result['restart_required'] = running and not placement.live
+        if not check_mode:
+            result.update(backend.tidy(vm))
+        return result
+    result['diff'] = payload_diff(record, payload)
+    if check_mode:
+        result['restart_required'] = running and placement.needs_restart
+        return result
+    result.update(backend.attach(vm, payload, placement))
+    return result
+
+
+def ensure_absent(backend, vm, check_mode):
+    """Take the VM's permanent payload away."""
+    record = backend.read_record(vm)
+    result = dict(changed=False, availability='none', restart_required=False)
+    if record.availability != 'permanent':
+        if not check_mode:
+            result.update(backend.tidy(vm))
+        return result
+    result.update(changed=True, diff=payload_diff(record, None))
+    if check_mode:
+        return result
+    result.update(backend.detach(vm, record))
+    return result
+
+
+def start_once(backend, vm, payload, restart, wait, timeout, check_mode):
+    """Start the VM once with ``payload``; what it keeps stays as it was."""
+    if backend.is_running(vm):
+        live = backend.read_record(vm, live=True)
+        if live.holds(payload, 'run-once'):
+            return dict(changed=False, availability='run-once', **dict(live.reported, **payload_summary(payload)))
+        if not restart:
+            raise BackendError('VM %s is running without this run-once payload; set restart: true to stop it and '
+                               'start it again with the payload' % vm.name)
+    placement = backend.place(vm, payload, None, once=True)
+    result = dict(changed=True, availability='run-once', restart_required=False,
+                  diff=payload_diff(backend.read_record(vm), payload), **payload_summary(payload))
+    result.update(placement.reported)
+    if check_mode:
+        return result
+    result.update(backend.start_once(vm, payload, placement, timeout))
+    if wait:
+        backend.wait_running(vm, timeout)
+    return result
+
+
+def read_back(backend, vm, include_content):
+    """What the VM carries (what it runs with, when it runs); content only when asked."""
+    record = backend.read_record(vm, live=backend.is_running(vm))
+    result = dict(changed=False, **record.summary())
+    if include_content and record.availability in CONTENT_AVAILABILITIES:
+        result['files'] = backend.read_contents(vm, record)
+    return result
+
+
+def _run(module, decide, payload=None, run_once=False):
+    """Check the payload against the platform, connect, find the VM, decide; always disconnect."""
+    params = module.params
+    platform = backend_class(params)
+    if payload is not None:
+        platform.capabilities(params).check(payload, run_once=run_once)
+    backend = platform.open(params)
     try:
-        vm = backend.find_vm(name=module.params['name'], uuid=module.params['uuid'])
-        return work(backend, vm)
+        vm = backend.find_vm(name=params['name'], vm_id=params['uuid'])
+        result = decide(backend, vm)
     finally:
         backend.close()
-
-
-def _finish(module, result):
     if not module._diff:
         result.pop('diff', None)
     return result
@@ -28,31 +118,20 @@ def _finish(module, result):
 
 def vm_payload(module):
     params = module.params
-    # Validate the whole payload before connecting to anything.
-    payload = parse_payload(**payload_params(params)) if params['state'] == 'present' else None
-
-    def work(backend, vm):
-        if payload is None:
-            return backend.remove_permanent(vm, module.check_mode)
-        return backend.apply_permanent(vm, payload, params['drive'], params['target'], module.check_mode)
-
-    return _finish(module, _with_backend(module, work))
+    if params['state'] == 'absent':
+        return _run(module, lambda backend, vm: ensure_absent(backend, vm, module.check_mode))
+    # The whole payload is validated before anything is connected to.
+    payload = parse_payload(**payload_params(params))
+    return _run(module, lambda backend, vm: ensure_permanent(backend, vm, payload, module.check_mode), payload)
 
 
 def vm_run_once_payload(module):
     params = module.params
     payload = parse_payload(**payload_params(params))
-
-    def work(backend, vm):
-        return backend.start_once(vm, payload, params['restart'], params['wait'], params['timeout'],
-                                  module.check_mode)
-
-    return _finish(module, _with_backend(module, work))
+    return _run(module, lambda backend, vm: start_once(backend, vm, payload, params['restart'], params['wait'],
+                                                         params['timeout'], module.check_mode),
+                payload, run_once=True)
 
 
 def vm_payload_info(module):
-    def work(backend, vm):
-        summary = backend.read_payload(vm, include_content=module.params['include_content'])[1]
-        return dict(changed=False, **summary)
-
-    return _with_backend(module, work)
+    return _run(module, lambda backend, vm: read_back(backend, vm, module.params['include_content']))

@@ -2,70 +2,200 @@
 # Copyright: vmpayload.core contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""What every platform backend does, so that a module never asks which platform it is on."""
+"""The contract between the one decision layer (``actions.py``) and each platform's backend.
+
+The decision layer finds the VM, reads its record, compares digests, guards check mode, builds
+the diff and assembles the result, for every platform. A backend supplies the small operations
+below and says what its platform can carry (:class:`Capabilities`). Where a payload goes on the
+platform (libvirt's pool, drive and target) is the backend's own option, given to its constructor,
+and the backend's own business: the contract speaks of VMs, records and payloads only.
+"""
 
 from __future__ import annotations
 
 import abc
+import json
 from dataclasses import dataclass, field
+
+from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import PayloadValidationError
 
 AVAILABILITIES = ('permanent', 'run-once', 'none', 'unknown')
 
 
+@dataclass(frozen=True)
+class Vm:
+    """A VM found on a platform: what the decision layer names it by, and the backend's own handle."""
+
+    name: str
+    id: str
+    handle: object = field(default=None, compare=False, repr=False)
+
+
 @dataclass
 class PayloadRecord:
-    """What a VM carries: the payload's metadata (never content) and where its image is."""
+    """What a VM carries: the payload's metadata (never content).
+
+    ``reported`` holds the platform's own result keys (libvirt: ``volume``); ``placement`` is where
+    the backend put the image, which only the backend reads.
+    """
 
     availability: str
     digest: str | None = None
     device: str | None = None
     label: str | None = None
     files: list = field(default_factory=list)
-    volume: str | None = None
-    pool: str | None = None
-    drive: str | None = None
-    target: str | None = None
+    reported: dict = field(default_factory=dict)
+    placement: dict = field(default_factory=dict)
+    reason: str | None = None
 
     def summary(self):
         result = {'availability': self.availability, 'digest': self.digest, 'device': self.device,
                   'label': self.label, 'files': [dict(f) for f in self.files]}
-        if self.volume:
-            result['volume'] = self.volume
+        result.update(self.reported)
+        if self.reason:
+            result['msg'] = self.reason
         return result
 
     def listing(self):
         """The same shape as an image listing, for diffs."""
         return {'device': self.device or '', 'label': self.label, 'files': self.files}
 
+    def holds(self, payload, availability):
+        """Whether this record says the VM carries ``payload`` with ``availability``."""
+        return self.availability == availability and self.digest == payload.digest
+
     @classmethod
     def none(cls):
         return cls(availability='none')
 
+    @classmethod
+    def unknown(cls, reason):
+        return cls(availability='unknown', reason=reason)
+
+
+@dataclass
+class Placement:
+    """Where a payload would go on the VM, as the backend sees it before acting.
+
+    ``in_place``: the platform already holds this payload there (beyond what the record says).
+    ``live``: a running VM sees it now. ``needs_restart``: applying it would reach a running VM
+    only at its next start. ``reported``: result keys the platform adds (volume, replaced media).
+    ``location``: the backend's own notes for the operation that follows (drive slot, pool).
+    """
+
+    in_place: bool = False
+    live: bool = True
+    needs_restart: bool = False
+    reported: dict = field(default_factory=dict)
+    location: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a platform can carry; :meth:`check` refuses the rest before any connection is made.
+
+    ``max_file_units`` counts a file's text in UTF-16 code units, as the oVirt engine's Java
+    ``String.length()`` does; ``size_refusal`` is the platform's own words for a file over it.
+    """
+
+    platform: str
+    devices: tuple = ('cdrom', 'floppy')
+    run_once: bool = True
+    binary_content: bool = True
+    max_file_units: int | None = None
+    size_refusal: str = ''
+
+    def check(self, payload, run_once=False):
+        if run_once and not self.run_once:
+            raise PayloadValidationError('%s cannot start a VM once with a payload' % self.platform)
+        if payload.device not in self.devices:
+            raise PayloadValidationError('%s carries payloads on %s only, not %s'
+                                         % (self.platform, ' or '.join(self.devices), payload.device),
+                                         option='device')
+        if self.binary_content and self.max_file_units is None:
+            return
+        for f in payload.files:
+            where = 'file %s' % json.dumps(f.name, ensure_ascii=False)
+            with f.open() as stream:
+                data = stream.read()
+            try:
+                text = data.decode('utf-8')
+            except UnicodeDecodeError as exc:
+                if self.binary_content:
+                    continue
+                raise PayloadValidationError(
+                    '%s: %s carries payload content as text only, and this file is not UTF-8 text (byte offset %d). '
+                    'Send it as base64 text (content: "{{ data | b64encode }}") and decode it in the guest'
+                    % (where, self.platform, exc.start), option='files', file=f.name) from None
+            if self.max_file_units is not None:
+                units = len(text.encode('utf-16-le')) // 2
+                if units > self.max_file_units:
+                    raise PayloadValidationError(
+                        '%s: %s (%d UTF-16 code units of text; the limit is %d)'
+                        % (where, self.size_refusal, units, self.max_file_units), option='files', file=f.name)
+
 
 class PayloadBackend(abc.ABC):
-    """The contract. Each method validates before it acts and honours check mode itself."""
+    """One platform. Constructing it connects; :meth:`close` releases the connection.
+
+    No method takes check mode: the decision layer calls the changing ones (``attach``, ``detach``,
+    ``start_once``, ``tidy``) only when it means to change something.
+    """
 
     platform = None
 
+    @classmethod
     @abc.abstractmethod
-    def find_vm(self, name=None, uuid=None):
-        """The VM, by name or id; raise VmNotFoundError when there is none."""
+    def capabilities(cls, params):
+        """The :class:`Capabilities` for a module's parameters (no connection is made)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def open(cls, params):
+        """Connect with the module's parameters; the platform's own options (placement) are read here."""
 
     @abc.abstractmethod
-    def read_payload(self, vm, include_content=False):
-        """The VM's current PayloadRecord (the running one when it runs) and, if asked, each file's content."""
+    def find_vm(self, name=None, vm_id=None):
+        """The :class:`Vm` by name or id; raise VmNotFoundError when there is none."""
 
     @abc.abstractmethod
-    def apply_permanent(self, vm, payload, drive, target, check_mode):
-        """Make ``payload`` the VM's permanent payload; returns the module result."""
+    def is_running(self, vm):
+        """Whether the VM runs (a payload change may then wait for its next start)."""
 
     @abc.abstractmethod
-    def remove_permanent(self, vm, check_mode):
-        """Take the permanent payload away (availability none); returns the module result."""
+    def read_record(self, vm, live=False):
+        """The VM's :class:`PayloadRecord`: what it keeps, or with ``live`` what it runs with now."""
 
     @abc.abstractmethod
-    def start_once(self, vm, payload, restart, wait, timeout, check_mode):
-        """Start the VM once with ``payload``; its persistent definition stays as it was."""
+    def read_contents(self, vm, record):
+        """Each file of ``record`` with its content (``content``, or ``content_b64`` for bytes)."""
+
+    @abc.abstractmethod
+    def place(self, vm, payload, record, once=False):
+        """Where ``payload`` would go (a :class:`Placement`); refuse a placement the VM cannot take."""
+
+    @abc.abstractmethod
+    def attach(self, vm, payload, placement):
+        """Make ``payload`` the VM's permanent payload; return result keys (``restart_required``...)."""
+
+    @abc.abstractmethod
+    def detach(self, vm, record):
+        """Take the permanent payload ``record`` describes away; return result keys."""
+
+    @abc.abstractmethod
+    def start_once(self, vm, payload, placement, timeout):
+        """Start the VM once with ``payload``, stopping it first (within ``timeout``) when it runs.
+
+        What the VM keeps stays as it was.
+        """
+
+    @abc.abstractmethod
+    def wait_running(self, vm, timeout):
+        """Return once the VM runs; raise BackendError after ``timeout`` seconds."""
+
+    def tidy(self, vm):
+        """Remove what earlier runs left behind for the VM; return result keys."""
+        return {}
 
     def close(self):
         """Release the connection."""

@@ -23,7 +23,7 @@ from xml.etree import ElementTree
 from dataclasses import asdict, dataclass
 
 # The volume names the libvirt backend gives payloads: prune_orphans deletes only those.
-from ansible_collections.vmpayload.core.plugins.module_utils._backends.libvirt import PAYLOAD_VOLUME
+from ansible_collections.vmpayload.core.plugins.module_utils._backends.libvirt_xml import PAYLOAD_VOLUME
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import (
     BackendError,
     MissingLibraryError,

@@ -1,0 +1,236 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmpayload.core contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The libvirt backend's domain XML editing, as pure functions over ElementTree elements.
+
+Nothing here talks to libvirt, so unit tests reach every rule without a daemon. The record
+kept in a domain's ``<metadata>`` is ``<vmpayload:payload>`` in the namespace below; its
+attributes and ``<vmpayload:file>`` children are what the role's release hook and older
+releases of the collection read, so their names do not change.
+"""
+
+from __future__ import annotations
+
+import re
+from xml.etree import ElementTree
+
+from ansible_collections.vmpayload.core.plugins.module_utils._backends.base import PayloadRecord
+from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import PayloadValidationError
+
+NAMESPACE = 'urn:x-vmpayload:payload:1'
+NAMESPACE_PREFIX = 'vmpayload'
+VOLUME_PREFIX = 'vmpayload-'
+# The dedicated drive's slot, as today's oVirt engine reserves one: the secondary IDE slave on
+# i440fx machines, the last SATA unit on q35; floppies take the first floppy drive.
+DEDICATED_SLOTS = {
+    ('cdrom', 'ide'): 'hdd',
+    ('cdrom', 'sata'): 'sdz',
+    ('floppy', 'fdc'): 'fda',
+}
+TARGET_PATTERNS = {
+    'ide': re.compile(r'^hd[a-d]$'),
+    'sata': re.compile(r'^sd[a-z]{1,2}$'),
+    'fdc': re.compile(r'^fd[ab]$'),
+}
+# Run-once volume names carry this mark, so the release hook knows which volumes to delete.
+RUN_ONCE_MARK = 'once-'
+# Every name volume_name gives: <prefix><domain UUID>-[<run-once mark>]<16 hex digits of the digest>.iso|img.
+PAYLOAD_VOLUME = re.compile(r'^%s(?P<uuid>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-(?:%s)?'
+                            r'[0-9a-f]{16}\.(?:iso|img)$' % (re.escape(VOLUME_PREFIX), re.escape(RUN_ONCE_MARK)))
+# The record's attributes, in the order earlier releases wrote them.
+RECORD_KEYS = ('availability', 'digest', 'device', 'label')
+PLACEMENT_KEYS = ('pool', 'volume', 'drive', 'target')
+
+ElementTree.register_namespace(NAMESPACE_PREFIX, NAMESPACE)
+
+
+def _q(tag):
+    return '{%s}%s' % (NAMESPACE, tag)
+
+
+def volume_name(domain_uuid, digest, device, once=False):
+    """The volume that holds a payload of a domain: its UUID, a run-once mark, 16 hex digits of the digest."""
+    extension = 'iso' if device == 'cdrom' else 'img'
+    return '%s%s-%s%s.%s' % (VOLUME_PREFIX, domain_uuid, RUN_ONCE_MARK if once else '', digest[:16], extension)
+
+
+def record_element(record, namespaced=True):
+    """The metadata element for a PayloadRecord.
+
+    Namespaced for a full domain definition; plain for virDomainSetMetadata, which adds the
+    namespace itself.
+    """
+    tag = _q if namespaced else (lambda name: name)
+    element = ElementTree.Element(tag('payload'))
+    values = [(key, getattr(record, key)) for key in RECORD_KEYS]
+    values.extend((key, record.placement.get(key)) for key in PLACEMENT_KEYS)
+    for key, value in values:
+        if value is not None:
+            element.set(key, str(value))
+    for f in record.files:
+        ElementTree.SubElement(element, tag('file'), name=f['name'], size=str(f['size']), sha256=f['sha256'])
+    return element
+
+
+def record_from_element(element):
+    files = [{'name': f.get('name'), 'size': int(f.get('size')), 'sha256': f.get('sha256')}
+             for f in element.findall(_q('file'))]
+    placement = {key: element.get(key) for key in PLACEMENT_KEYS if element.get(key) is not None}
+    reported = {'volume': placement['volume']} if placement.get('volume') else {}
+    return PayloadRecord(availability=element.get('availability', 'unknown'), digest=element.get('digest'),
+                         device=element.get('device'), label=element.get('label'), files=files,
+                         reported=reported, placement=placement)
+
+
+def payload_record(payload, availability, pool, volume, drive, target):
+    """The record of ``payload`` staged as ``volume`` in ``pool`` on the drive at ``target``."""
+    return PayloadRecord(availability=availability, digest=payload.digest, device=payload.device,
+                         label=payload.label, files=[f.summary() for f in payload.files],
+                         reported={'volume': volume},
+                         placement=dict(pool=pool, volume=volume, drive=drive, target=target))
+
+
+def record_in_domain(domain_xml):
+    """The record kept in a full domain definition's <metadata>, or None."""
+    found = domain_xml.find('metadata/' + _q('payload'))
+    return None if found is None else record_from_element(found)
+
+
+def put_record(domain_xml, record):
+    """Replace the record in a full domain definition (remove it when ``record`` is None)."""
+    metadata = domain_xml.find('metadata')
+    if metadata is None:
+        metadata = ElementTree.SubElement(domain_xml, 'metadata')
+    for old in metadata.findall(_q('payload')):
+        metadata.remove(old)
+    if record is not None:
+        metadata.append(record_element(record))
+
+
+def find_disk(domain_xml, target):
+    for disk in domain_xml.findall('devices/disk'):
+        node = disk.find('target')
+        if node is not None and node.get('dev') == target:
+            return disk
+    return None
+
+
+def put_disk(domain_xml, disk):
+    """Replace the disk at ``disk``'s target in a full domain definition, or add it."""
+    devices = domain_xml.find('devices')
+    existing = find_disk(domain_xml, disk.find('target').get('dev'))
+    if existing is None:
+        devices.append(disk)
+    else:
+        devices.insert(list(devices).index(existing), disk)
+        devices.remove(existing)
+
+
+def disk_xml(device, bus, target, pool, volume):
+    """A read-only drive at ``target`` holding ``pool``/``volume``, or empty when ``volume`` is None."""
+    disk = ElementTree.Element('disk', type='volume' if volume else 'file', device=device)
+    ElementTree.SubElement(disk, 'driver', name='qemu', type='raw')
+    if volume:
+        ElementTree.SubElement(disk, 'source', pool=pool, volume=volume)
+    ElementTree.SubElement(disk, 'target', dev=target, bus=bus)
+    ElementTree.SubElement(disk, 'readonly')
+    return disk
+
+
+def release_drive(domain_xml, record):
+    """Take the payload described by ``record`` out of a full definition.
+
+    A drive the payload replaced was the VM's own: it stays, empty. A dedicated drive goes.
+    Returns the element to apply to the running VM (the empty drive, or the removed one), or
+    None when the definition had no such drive.
+    """
+    target = record.placement.get('target')
+    disk = find_disk(domain_xml, target)
+    if disk is None:
+        return None
+    if record.placement.get('drive') == 'replace':
+        empty = disk_xml(record.device, disk.find('target').get('bus'), target, None, None)
+        put_disk(domain_xml, empty)
+        return empty
+    domain_xml.find('devices').remove(disk)
+    return disk
+
+
+def disk_source(disk):
+    """What a disk holds, as ``pool/volume`` or a path; None when empty."""
+    if disk is None or disk.find('source') is None:
+        return None
+    source = disk.find('source')
+    if source.get('volume'):
+        return '%s/%s' % (source.get('pool'), source.get('volume'))
+    return source.get('file') or source.get('dev') or source.get('name')
+
+
+def disk_volume(disk):
+    """(pool, volume) a disk points at, or None."""
+    if disk is None:
+        return None
+    source = disk.find('source')
+    if source is None or disk.get('type') != 'volume':
+        return None
+    return source.get('pool'), source.get('volume')
+
+
+def volumes_in_pool(domain_xml, pool):
+    """The names of the volumes of ``pool`` that a definition's disks use."""
+    used = set()
+    for disk in domain_xml.findall('devices/disk'):
+        ref = disk_volume(disk)
+        if ref and ref[0] == pool:
+            used.add(ref[1])
+    return used
+
+
+def is_payload_source(source, pool):
+    """Whether a drive's source (``disk_source``) is one of this collection's volumes in ``pool``."""
+    return source is not None and source.startswith('%s/%s' % (pool, VOLUME_PREFIX))
+
+
+def choose_slot(domain_xml, device, drive, target, pool):
+    """(bus, target dev) of the payload drive in a definition; refuse a slot the VM's own media holds."""
+    if drive == 'replace':
+        for disk in domain_xml.findall('devices/disk'):
+            node = disk.find('target')
+            if disk.get('device') == device and node is not None and (target is None or node.get('dev') == target):
+                return node.get('bus'), node.get('dev')
+        raise PayloadValidationError('drive: replace needs an existing %s drive%s; the domain has none'
+                                     % (device, ' with target %s' % target if target else ''), option='target')
+    machine = domain_xml.find('os/type').get('machine', '')
+    if device == 'floppy':
+        if 'q35' in machine:
+            raise PayloadValidationError('q35 machines have no floppy controller; use device: cdrom',
+                                         option='device')
+        bus = 'fdc'
+    else:
+        bus = 'sata' if 'q35' in machine else 'ide'
+    slot = target or DEDICATED_SLOTS[(device, bus)]
+    if not TARGET_PATTERNS[bus].match(slot):
+        raise PayloadValidationError('target %s is not a drive name on the %s bus (%s)'
+                                     % (slot, bus, TARGET_PATTERNS[bus].pattern), option='target')
+    occupant = find_disk(domain_xml, slot)
+    source = disk_source(occupant)
+    ours = source is None or is_payload_source(source, pool)
+    if occupant is not None and (occupant.get('device') != device or not ours):
+        raise PayloadValidationError(
+            'the payload slot %s already holds the VM\'s own %s%s; set target to a free slot, or use '
+            'drive: replace to put the payload into an existing drive'
+            % (slot, occupant.get('device'), ' (%s)' % source if source else ''), option='target')
+    return bus, slot
+
+
+def once_definition(persistent_xml, disk, record):
+    """The definition a run-once start uses: the persistent one plus the payload drive and its record."""
+    once = ElementTree.fromstring(ElementTree.tostring(persistent_xml))
+    put_disk(once, disk)
+    put_record(once, record)
+    return once
+
+
+def to_text(element):
+    return ElementTree.tostring(element, encoding='unicode')

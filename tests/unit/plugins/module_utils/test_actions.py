@@ -1,0 +1,312 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmpayload.core contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The decision layer against a fake backend, as kubernetes.core tests ``perform_action``.
+
+The fake keeps a VM's record in memory and logs every operation, so each test asserts both the
+result and which changing operations were (or were not) called.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.vmpayload.core.plugins.module_utils._backends import actions
+from ansible_collections.vmpayload.core.plugins.module_utils._backends.base import (
+    Capabilities,
+    PayloadBackend,
+    PayloadRecord,
+    Placement,
+    Vm,
+)
+from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import (
+    BackendError,
+    PayloadValidationError,
+    VmNotFoundError,
+)
+from ansible_collections.vmpayload.core.plugins.module_utils._payload.model import parse_payload
+
+CHANGING = ('attach', 'detach', 'start_once', 'tidy', 'wait_running')
+
+
+def payload(text='instance-id: web1\n', device='cdrom'):
+    return parse_payload([{'name': 'meta-data', 'content': text}, {'name': 'user-data', 'content': '#cloud-config\n'}],
+                         device=device, preset='nocloud' if device == 'cdrom' else None)
+
+
+def record_of(wanted, availability):
+    return PayloadRecord(availability=availability, digest=wanted.digest, device=wanted.device, label=wanted.label,
+                         files=[f.summary() for f in wanted.files], reported={'volume': 'vol-%s' % wanted.digest[:4]})
+
+
+class FakeBackend(PayloadBackend):
+    """One VM in memory; ``placement`` is what ``place`` answers; ``calls`` logs every operation."""
+
+    platform = 'fake'
+    opened_with = None
+
+    def __init__(self, record=None, live=None, running=False, placement=None):
+        self.record = record or PayloadRecord.none()
+        self.live = live or PayloadRecord.none()
+        self.running = running
+        self.placement = placement or Placement()
+        self.calls = []
+        self.closed = False
+
+    @classmethod
+    def capabilities(cls, params):
+        return Capabilities(platform=cls.platform, devices=('cdrom',), run_once=params.get('run_once', True))
+
+    @classmethod
+    def open(cls, params):
+        cls.opened_with = params
+        return cls.instance
+
+    def find_vm(self, name=None, vm_id=None):
+        self.calls.append('find_vm')
+        if name not in (None, 'web1'):
+            raise VmNotFoundError('no VM named %s' % name)
+        return Vm(name='web1', id='1234')
+
+    def is_running(self, vm):
+        return self.running
+
+    def read_record(self, vm, live=False):
+        self.calls.append('read_record(live)' if live else 'read_record')
+        return self.live if live else self.record
+
+    def read_contents(self, vm, record):
+        self.calls.append('read_contents')
+        return [dict(f, content='secret') for f in record.files]
+
+    def place(self, vm, wanted, record, once=False):
+        self.calls.append('place(once)' if once else 'place')
+        return self.placement
+
+    def attach(self, vm, wanted, placement):
+        self.calls.append('attach')
+        self.record = record_of(wanted, 'permanent')
+        return dict(restart_required=self.running)
+
+    def detach(self, vm, record):
+        self.calls.append('detach')
+        self.record = PayloadRecord.none()
+        return dict(restart_required=False)
+
+    def start_once(self, vm, wanted, placement, timeout):
+        self.calls.append('start_once')
+        self.running = True
+        self.live = record_of(wanted, 'run-once')
+        return {}
+
+    def wait_running(self, vm, timeout):
+        self.calls.append('wait_running')
+
+    def tidy(self, vm):
+        self.calls.append('tidy')
+        return dict(removed_volumes=[])
+
+    def close(self):
+        self.closed = True
+
+
+def changing(backend):
+    return [call for call in backend.calls if call in CHANGING]
+
+
+VM = Vm(name='web1', id='1234')
+
+
+@pytest.mark.parametrize('check_mode', [False, True])
+def test_a_new_permanent_payload_is_attached_except_in_check_mode(check_mode):
+    backend = FakeBackend(placement=Placement(reported={'volume': 'v1'}))
+    wanted = payload()
+    result = actions.ensure_permanent(backend, VM, wanted, check_mode)
+    assert result['changed'] is True
+    assert (result['availability'], result['digest'], result['volume']) == ('permanent', wanted.digest, 'v1')
+    assert result['diff']['before'] == ''
+    assert 'meta-data  18  sha256:' in result['diff']['after']
+    assert changing(backend) == ([] if check_mode else ['attach'])
+
+
+@pytest.mark.parametrize('check_mode', [False, True])
+def test_the_same_payload_in_place_changes_nothing(check_mode):
+    wanted = payload()
+    backend = FakeBackend(record=record_of(wanted, 'permanent'), placement=Placement(in_place=True))
+    result = actions.ensure_permanent(backend, VM, wanted, check_mode)
+    assert result['changed'] is False and 'diff' not in result
+    assert changing(backend) == ([] if check_mode else ['tidy'])
+
+
+@pytest.mark.parametrize('record_availability, in_place', [
+    ('permanent', False),  # the record says so, but the platform lost it (a volume deleted, media changed)
+    ('run-once', True),    # the VM runs with it once, but does not keep it
+])
+def test_a_payload_the_record_alone_vouches_for_is_staged_again(record_availability, in_place):
+    wanted = payload()
+    backend = FakeBackend(record=record_of(wanted, record_availability), placement=Placement(in_place=in_place))
+    assert actions.ensure_permanent(backend, VM, wanted, False)['changed'] is True
+    assert changing(backend) == ['attach']
+
+
+def test_a_different_payload_is_a_change_with_a_diff_of_names_sizes_and_digests():
+    old, new = payload('instance-id: old\n'), payload('instance-id: new-one\n')
+    backend = FakeBackend(record=record_of(old, 'permanent'), placement=Placement(in_place=True))
+    result = actions.ensure_permanent(backend, VM, new, True)
+    assert result['changed'] is True
+    assert 'meta-data  17  sha256:%s' % old.files[0].sha256 in result['diff']['before']
+    assert 'meta-data  21  sha256:%s' % new.files[0].sha256 in result['diff']['after']
+    assert 'instance-id' not in repr(result)
+
+
+@pytest.mark.parametrize('running, live, needs_restart, check_mode, expected', [
+    (False, True, True, True, False),   # a stopped VM never needs a restart
+    (True, True, True, True, True),     # check mode predicts from the placement
+    (True, True, False, True, False),
+    (True, True, True, False, True),    # a real run says what the backend reports
+])
+def test_restart_required_for_a_change(running, live, needs_restart, check_mode, expected):
+    backend = FakeBackend(running=running, placement=Placement(live=live, needs_restart=needs_restart))
+    assert actions.ensure_permanent(backend, VM, payload(), check_mode)['restart_required'] is expected
+
+
+@pytest.mark.parametrize('running, live, expected', [(False, False, False), (True, True, False), (True, False, True)])
+def test_restart_required_when_unchanged_says_whether_the_running_vm_sees_it(running, live, expected):
+    wanted = payload()
+    backend = FakeBackend(record=record_of(wanted, 'permanent'), running=running,
+                          placement=Placement(in_place=True, live=live))
+    result = actions.ensure_permanent(backend, VM, wanted, True)
+    assert (result['changed'], result['restart_required']) == (False, expected)
+
+
+@pytest.mark.parametrize('check_mode', [False, True])
+def test_absent_detaches_a_permanent_payload(check_mode):
+    wanted = payload()
+    backend = FakeBackend(record=record_of(wanted, 'permanent'))
+    result = actions.ensure_absent(backend, VM, check_mode)
+    assert (result['changed'], result['availability']) == (True, 'none')
+    assert result['diff']['after'] == '' and wanted.digest[:8] not in result['diff']['before']
+    assert 'meta-data  18  sha256:' in result['diff']['before']
+    assert changing(backend) == ([] if check_mode else ['detach'])
+
+
+@pytest.mark.parametrize('availability', ['none', 'run-once'])
+def test_absent_without_a_permanent_payload_changes_nothing(availability):
+    record = PayloadRecord.none() if availability == 'none' else record_of(payload(), 'run-once')
+    backend = FakeBackend(record=record)
+    result = actions.ensure_absent(backend, VM, False)
+    assert (result['changed'], result['availability']) == (False, 'none')
+    assert changing(backend) == ['tidy']
+
+
+@pytest.mark.parametrize('check_mode, wait', [(False, True), (False, False), (True, True)])
+def test_run_once_starts_a_stopped_vm(check_mode, wait):
+    wanted = payload()
+    backend = FakeBackend(placement=Placement(reported={'volume': 'once-1'}))
+    result = actions.start_once(backend, VM, wanted, False, wait, 30, check_mode)
+    assert (result['changed'], result['availability'], result['volume']) == (True, 'run-once', 'once-1')
+    expected = [] if check_mode else ['start_once'] + (['wait_running'] if wait else [])
+    assert changing(backend) == expected
+    assert 'place(once)' in backend.calls
+
+
+def test_run_once_on_a_vm_running_with_it_changes_nothing():
+    wanted = payload()
+    backend = FakeBackend(running=True, live=record_of(wanted, 'run-once'))
+    result = actions.start_once(backend, VM, wanted, True, True, 30, False)
+    assert (result['changed'], result['volume']) == (False, 'vol-%s' % wanted.digest[:4])
+    assert changing(backend) == [] and 'place(once)' not in backend.calls
+
+
+@pytest.mark.parametrize('live_availability', ['none', 'permanent', 'run-once'])
+def test_run_once_refuses_to_restart_a_running_vm_unless_told(live_availability):
+    other = payload('instance-id: other\n')
+    live = PayloadRecord.none() if live_availability == 'none' else record_of(other, live_availability)
+    backend = FakeBackend(running=True, live=live)
+    with pytest.raises(BackendError, match='web1 is running without this run-once payload; set restart: true'):
+        actions.start_once(backend, VM, payload(), False, True, 30, False)
+    assert changing(backend) == []
+
+
+def test_run_once_with_restart_stops_and_starts_through_the_backend():
+    backend = FakeBackend(running=True, live=record_of(payload('instance-id: other\n'), 'permanent'))
+    assert actions.start_once(backend, VM, payload(), True, True, 30, False)['changed'] is True
+    assert changing(backend) == ['start_once', 'wait_running']
+
+
+def test_read_back_gives_content_only_when_asked():
+    wanted = payload()
+    backend = FakeBackend(record=record_of(wanted, 'permanent'))
+    plain = actions.read_back(backend, VM, include_content=False)
+    assert plain['digest'] == wanted.digest and 'secret' not in repr(plain)
+    assert actions.read_back(backend, VM, include_content=True)['files'][0]['content'] == 'secret'
+
+
+def test_read_back_of_a_running_vm_reads_what_it_runs_with():
+    wanted = payload()
+    backend = FakeBackend(running=True, record=PayloadRecord.none(), live=record_of(wanted, 'run-once'))
+    assert actions.read_back(backend, VM, include_content=False)['availability'] == 'run-once'
+    assert 'read_record(live)' in backend.calls
+
+
+def test_read_back_says_why_it_cannot_tell():
+    backend = FakeBackend(record=PayloadRecord.unknown('the engine shows payloads to administrators only'))
+    result = actions.read_back(backend, VM, include_content=True)
+    assert result['availability'] == 'unknown' and 'administrators' in result['msg']
+    assert 'read_contents' not in backend.calls
+
+
+class FakeModule:
+    def __init__(self, params, check_mode=False, diff=False):
+        self.params = params
+        self.check_mode = check_mode
+        self._diff = diff
+
+
+def module_params(**extra):
+    params = dict(name='web1', uuid=None, state='present', device='cdrom', label=None, preset=None,
+                  max_content_size=None, files=[{'name': 'a.txt', 'content': 'a', 'content_b64': None, 'src': None}],
+                  restart=False, wait=True, timeout=5, include_content=False, auth=None, uri='test:///default')
+    params.update(extra)
+    return params
+
+
+@pytest.fixture
+def fake_platform(monkeypatch):
+    backend = FakeBackend(placement=Placement(reported={'volume': 'v'}))
+    FakeBackend.instance = backend
+    monkeypatch.setattr(actions, 'backend_class', lambda params: FakeBackend)
+    return backend
+
+
+def test_a_module_run_connects_decides_and_always_disconnects(fake_platform):
+    result = actions.vm_payload(FakeModule(module_params()))
+    assert result['changed'] is True and 'diff' not in result
+    assert fake_platform.closed and changing(fake_platform) == ['attach']
+    fake_platform.closed = False
+    with pytest.raises(VmNotFoundError):
+        actions.vm_payload(FakeModule(module_params(name='db9')))
+    assert fake_platform.closed
+
+
+def test_diff_is_returned_only_in_diff_mode(fake_platform):
+    assert 'diff' in actions.vm_payload(FakeModule(module_params(), check_mode=True, diff=True))
+
+
+@pytest.mark.parametrize('params, message', [
+    (dict(device='floppy'), 'fake carries payloads on cdrom only, not floppy'),
+    (dict(files=[{'name': '../x', 'content': 'a', 'content_b64': None, 'src': None}]), "segment '..'"),
+])
+def test_a_payload_the_platform_cannot_carry_is_refused_before_connecting(fake_platform, params, message):
+    FakeBackend.opened_with = None
+    with pytest.raises(PayloadValidationError, match=message):
+        actions.vm_payload(FakeModule(module_params(**params)))
+    assert FakeBackend.opened_with is None and fake_platform.calls == []
+
+
+def test_run_once_is_refused_before_connecting_where_the_platform_has_none(fake_platform):
+    FakeBackend.opened_with = None
+    with pytest.raises(PayloadValidationError, match='fake cannot start a VM once with a payload'):
+        actions.vm_run_once_payload(FakeModule(module_params(run_once=False)))
+    assert FakeBackend.opened_with is None

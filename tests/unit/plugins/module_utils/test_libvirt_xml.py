@@ -1,0 +1,205 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmpayload.core contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The libvirt backend's domain XML editing, without a daemon: parametrised tables over pure functions."""
+
+from __future__ import annotations
+
+from xml.etree import ElementTree
+
+import pytest
+
+from ansible_collections.vmpayload.core.plugins.module_utils._backends import libvirt_xml as xml
+from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import PayloadValidationError
+from ansible_collections.vmpayload.core.plugins.module_utils._payload.model import parse_payload
+
+UUID = '3c5e9a04-5b8e-4f7e-9d1e-2f0c6b1a7e55'
+DIGEST = '2e9e49663987d14f360fd4c88f7946f2173a0e337a54f339fda1c611d9c8dd7d'
+
+
+def domain(machine='pc-i440fx-7.2', disks=''):
+    return ElementTree.fromstring(
+        "<domain type='qemu'><name>web1</name><uuid>%s</uuid><os><type machine='%s'>hvm</type></os>"
+        "<devices>%s</devices></domain>" % (UUID, machine, disks))
+
+
+def cdrom(target, bus='ide', source=None, device='cdrom'):
+    if source is None:
+        return "<disk type='file' device='%s'><target dev='%s' bus='%s'/><readonly/></disk>" % (device, target, bus)
+    if '/' in source and not source.startswith('/'):
+        pool, volume = source.split('/')
+        src = "<source pool='%s' volume='%s'/>" % (pool, volume)
+        kind = 'volume'
+    else:
+        src, kind = "<source file='%s'/>" % source, 'file'
+    return "<disk type='%s' device='%s'>%s<target dev='%s' bus='%s'/><readonly/></disk>" % (kind, device, src,
+                                                                                             target, bus)
+
+
+OUR_VOLUME = 'vmpayload/vmpayload-%s-%s.iso' % (UUID, DIGEST[:16])
+
+
+@pytest.mark.parametrize('machine, device, drive, target, disks, expected', [
+    ('pc-i440fx-7.2', 'cdrom', 'dedicated', None, '', ('ide', 'hdd')),
+    ('pc-q35-7.2', 'cdrom', 'dedicated', None, '', ('sata', 'sdz')),
+    ('pc-i440fx-7.2', 'floppy', 'dedicated', None, '', ('fdc', 'fda')),
+    ('pc-i440fx-7.2', 'cdrom', 'dedicated', 'hdc', '', ('ide', 'hdc')),
+    ('pc-q35-7.2', 'cdrom', 'dedicated', 'sdab', '', ('sata', 'sdab')),
+    # the slot already holds our own payload, or an empty drive of the right kind: it is reused
+    ('pc-i440fx-7.2', 'cdrom', 'dedicated', None, cdrom('hdd', source=OUR_VOLUME), ('ide', 'hdd')),
+    ('pc-i440fx-7.2', 'cdrom', 'dedicated', None, cdrom('hdd'), ('ide', 'hdd')),
+    # replace takes the VM's first drive of the device, or the one named
+    ('pc-i440fx-7.2', 'cdrom', 'replace', None, cdrom('hdc', source='/isos/debian.iso'), ('ide', 'hdc')),
+    ('pc-q35-7.2', 'cdrom', 'replace', 'sdc', cdrom('sdb', 'sata') + cdrom('sdc', 'sata'), ('sata', 'sdc')),
+    ('pc-i440fx-7.2', 'floppy', 'replace', None, cdrom('fdb', 'fdc', device='floppy'), ('fdc', 'fdb')),
+])
+def test_choose_slot(machine, device, drive, target, disks, expected):
+    assert xml.choose_slot(domain(machine, disks), device, drive, target, 'vmpayload') == expected
+
+
+@pytest.mark.parametrize('machine, device, drive, target, disks, option, message', [
+    ('pc-q35-7.2', 'floppy', 'dedicated', None, '', 'device', 'q35 machines have no floppy controller'),
+    ('pc-i440fx-7.2', 'cdrom', 'dedicated', 'sda', '', 'target', 'target sda is not a drive name on the ide bus'),
+    ('pc-q35-7.2', 'cdrom', 'dedicated', 'hdc', '', 'target', 'not a drive name on the sata bus'),
+    ('pc-i440fx-7.2', 'floppy', 'dedicated', 'fdc', '', 'target', 'not a drive name on the fdc bus'),
+    ('pc-i440fx-7.2', 'cdrom', 'dedicated', None, cdrom('hdd', source='/isos/debian.iso'), 'target',
+     "the payload slot hdd already holds the VM's own cdrom (/isos/debian.iso)"),
+    ('pc-i440fx-7.2', 'cdrom', 'dedicated', None, cdrom('hdd', source='vmpayload/other.iso'), 'target',
+     'already holds'),
+    ('pc-i440fx-7.2', 'cdrom', 'dedicated', None, cdrom('hdd', device='disk'), 'target', "own disk"),
+    ('pc-i440fx-7.2', 'cdrom', 'replace', None, '', 'target', 'drive: replace needs an existing cdrom drive'),
+    ('pc-i440fx-7.2', 'cdrom', 'replace', 'hdb', cdrom('hdc'), 'target', 'cdrom drive with target hdb'),
+])
+def test_choose_slot_refuses(machine, device, drive, target, disks, option, message):
+    with pytest.raises(PayloadValidationError, match=message.replace('(', r'\(').replace(')', r'\)')) as raised:
+        xml.choose_slot(domain(machine, disks), device, drive, target, 'vmpayload')
+    assert raised.value.option == option
+
+
+@pytest.mark.parametrize('device, once, expected', [
+    ('cdrom', False, 'vmpayload-%s-%s.iso' % (UUID, DIGEST[:16])),
+    ('floppy', False, 'vmpayload-%s-%s.img' % (UUID, DIGEST[:16])),
+    ('cdrom', True, 'vmpayload-%s-once-%s.iso' % (UUID, DIGEST[:16])),
+])
+def test_volume_name_matches_the_one_pattern(device, once, expected):
+    name = xml.volume_name(UUID, DIGEST, device, once)
+    assert name == expected
+    assert xml.PAYLOAD_VOLUME.match(name).group('uuid') == UUID
+
+
+@pytest.mark.parametrize('name', [
+    'vmpayload-%s-%s.qcow2' % (UUID, DIGEST[:16]),
+    'vmpayload-%s-%s.iso' % (UUID, DIGEST[:15]),
+    'vmpayload-%s-twice-%s.iso' % (UUID, DIGEST[:16]),
+    'vmpayload-%s-%s.iso.bak' % (UUID, DIGEST[:16]),
+    'other-%s-%s.iso' % (UUID, DIGEST[:16]),
+])
+def test_payload_volume_pattern_rejects_other_names(name):
+    assert xml.PAYLOAD_VOLUME.match(name) is None
+
+
+def sample_payload(device='cdrom'):
+    return parse_payload([{'name': 'dir/ünïcode.txt', 'content': 'x'}, {'name': 'b', 'content': 'yy'}],
+                         device=device, label='CIDATA')
+
+
+@pytest.mark.parametrize('availability, drive, target', [('permanent', 'dedicated', 'hdd'),
+                                                         ('run-once', 'dedicated', 'sdz'),
+                                                         ('permanent', 'replace', 'hdc')])
+def test_record_survives_a_definition_round_trip(availability, drive, target):
+    wanted = sample_payload()
+    record = xml.payload_record(wanted, availability, 'vmpayload', 'vol.iso', drive, target)
+    definition = domain()
+    xml.put_record(definition, record)
+    text = xml.to_text(definition)
+    assert "xmlns:vmpayload=\"urn:x-vmpayload:payload:1\"" in text
+    back = xml.record_in_domain(ElementTree.fromstring(text))
+    assert back == record
+    assert back.holds(wanted, availability)
+    assert back.summary()['volume'] == 'vol.iso'
+
+
+def test_record_attributes_keep_the_order_and_names_earlier_releases_wrote():
+    element = xml.record_element(xml.payload_record(sample_payload(), 'permanent', 'p', 'v', 'dedicated', 'hdd'))
+    assert list(element.attrib) == ['availability', 'digest', 'device', 'label', 'pool', 'volume', 'drive', 'target']
+    files = element.findall('{urn:x-vmpayload:payload:1}file')
+    assert [f.get('name') for f in files] == ['b', 'dir/ünïcode.txt']
+    assert [f.get('size') for f in files] == ['2', '1']
+
+
+def test_a_plain_record_element_is_what_set_metadata_takes():
+    element = xml.record_element(xml.payload_record(sample_payload(), 'permanent', 'p', 'v', 'dedicated', 'hdd'),
+                                 namespaced=False)
+    assert element.tag == 'payload' and element.find('file') is not None
+
+
+def test_put_record_replaces_and_removes():
+    definition = domain()
+    first = xml.payload_record(sample_payload(), 'permanent', 'p', 'v1', 'dedicated', 'hdd')
+    second = xml.payload_record(sample_payload('floppy'), 'permanent', 'p', 'v2', 'dedicated', 'fda')
+    xml.put_record(definition, first)
+    xml.put_record(definition, second)
+    assert len(definition.findall('metadata/{urn:x-vmpayload:payload:1}payload')) == 1
+    assert xml.record_in_domain(definition).placement['volume'] == 'v2'
+    xml.put_record(definition, None)
+    assert xml.record_in_domain(definition) is None
+
+
+def test_a_definition_without_a_record_has_none():
+    assert xml.record_in_domain(domain()) is None
+
+
+def test_put_disk_replaces_in_place_or_appends():
+    definition = domain(disks=cdrom('hda', source='/a.iso') + cdrom('hdc', source='/b.iso'))
+    xml.put_disk(definition, xml.disk_xml('cdrom', 'ide', 'hda', 'vmpayload', 'v.iso'))
+    xml.put_disk(definition, xml.disk_xml('cdrom', 'ide', 'hdd', 'vmpayload', 'w.iso'))
+    assert [d.find('target').get('dev') for d in definition.findall('devices/disk')] == ['hda', 'hdc', 'hdd']
+    assert [xml.disk_source(d) for d in definition.findall('devices/disk')] == ['vmpayload/v.iso', '/b.iso',
+                                                                                 'vmpayload/w.iso']
+
+
+@pytest.mark.parametrize('drive, remaining, released_source', [
+    ('dedicated', ['hdc'], 'vmpayload/v.iso'),   # the payload's own drive goes
+    ('replace', ['hdc', 'hdd'], None),           # the VM's drive stays, empty
+])
+def test_release_drive(drive, remaining, released_source):
+    definition = domain(disks=cdrom('hdc', source='/b.iso') + cdrom('hdd', source='vmpayload/v.iso'))
+    record = xml.payload_record(sample_payload(), 'permanent', 'vmpayload', 'v.iso', drive, 'hdd')
+    released = xml.release_drive(definition, record)
+    assert [d.find('target').get('dev') for d in definition.findall('devices/disk')] == remaining
+    assert xml.disk_source(released) == released_source
+    assert xml.release_drive(domain(), record) is None
+
+
+@pytest.mark.parametrize('disk, expected', [
+    (cdrom('hdc', source='vmpayload/v.iso'), ('vmpayload', 'v.iso')),
+    (cdrom('hdc', source='/isos/a.iso'), None),
+    (cdrom('hdc'), None),
+])
+def test_disk_volume(disk, expected):
+    assert xml.disk_volume(ElementTree.fromstring(disk)) == expected
+
+
+def test_volumes_in_pool_names_only_that_pool():
+    definition = domain(disks=cdrom('hda', source='vmpayload/a.iso') + cdrom('hdb', source='other/b.iso')
+                        + cdrom('hdc', source='/c.iso'))
+    assert xml.volumes_in_pool(definition, 'vmpayload') == {'a.iso'}
+
+
+@pytest.mark.parametrize('source, expected', [
+    ('vmpayload/vmpayload-x.iso', True), ('other/vmpayload-x.iso', False), ('/var/vmpayload-x.iso', False),
+    (None, False),
+])
+def test_is_payload_source(source, expected):
+    assert xml.is_payload_source(source, 'vmpayload') is expected
+
+
+def test_once_definition_adds_drive_and_record_and_leaves_the_persistent_one_alone():
+    persistent = domain(disks=cdrom('hdc', source='/b.iso'))
+    before = xml.to_text(persistent)
+    record = xml.payload_record(sample_payload(), 'run-once', 'vmpayload', 'o.iso', 'dedicated', 'hdd')
+    once = xml.once_definition(persistent, xml.disk_xml('cdrom', 'ide', 'hdd', 'vmpayload', 'o.iso'), record)
+    assert xml.to_text(persistent) == before
+    assert xml.disk_source(xml.find_disk(once, 'hdd')) == 'vmpayload/o.iso'
+    assert xml.record_in_domain(once).availability == 'run-once'
