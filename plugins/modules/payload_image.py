@@ -27,7 +27,7 @@ author:
   - vmpayload.core contributors (@vmpayload)
 requirements:
   - pycdlib (for O(device=cdrom))
-  - pyfatfs (for O(device=floppy)), with setuptools older than 82
+  - pyfatfs (for O(device=floppy))
 extends_documentation_fragment:
   - vmpayload.core.payload
   - vmpayload.core.attributes

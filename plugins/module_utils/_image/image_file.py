@@ -62,7 +62,7 @@ def check_dest(dest):
 
 def _before_listing(dest):
     # Imported here, as only a diff against an existing image needs the reader (and the libraries
-    # it reads with, PyFatFS among them).
+    # it reads with).
     from ansible_collections.vmpayload.core.plugins.module_utils._image.reader import read_image
 
     try:

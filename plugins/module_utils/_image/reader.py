@@ -10,7 +10,6 @@ Used for the ``before`` side of a diff and, with ``with_content``, to return wha
 from __future__ import annotations
 
 import hashlib
-import traceback
 
 from ansible_collections.vmpayload.core.plugins.module_utils._image.fat import PYFATFS_IMPORT_ERROR
 from ansible_collections.vmpayload.core.plugins.module_utils._image.iso import PYCDLIB_IMPORT_ERROR
@@ -27,6 +26,7 @@ if PYCDLIB_IMPORT_ERROR is None:
     _IMAGE_ERRORS += (PyCdlibException,)
 if PYFATFS_IMPORT_ERROR is None:
     from pyfatfs import PyFATException
+    from pyfatfs.PyFat import PyFat
     _IMAGE_ERRORS += (PyFATException,)
 
 ISO_MAGIC_OFFSET = 32769
@@ -95,26 +95,63 @@ def _read_iso(path, with_content):
     return {'device': 'cdrom', 'label': label, 'files': sorted(files, key=lambda f: f['name'])}
 
 
+def _fat_files(directory, prefix=''):
+    """(path, entry) of every file under ``directory``: the long name where there is one, else the 8.3 name."""
+    subdirectories, files, specials = directory.get_entries()
+    for entry in files:
+        yield prefix + str(entry), entry
+    for subdirectory in subdirectories:
+        yield from _fat_files(subdirectory, prefix + str(subdirectory) + '/')
+
+
+def _fat_runs(fat, entry):
+    """[first, end) runs of contiguous clusters holding the file of ``entry``, in order."""
+    runs = []
+    if not entry.filesize:
+        return runs
+    wanted = -(-entry.filesize // fat.bytes_per_cluster)
+    for count, cluster in enumerate(fat.get_cluster_chain(entry.get_cluster()), 1):
+        if runs and runs[-1][1] == cluster:
+            runs[-1][1] = cluster + 1
+        else:
+            runs.append([cluster, cluster + 1])
+        if count == wanted:
+            break
+    return runs
+
+
 def _read_fat(path, with_content):
-    # PyFatFS (pyfatfs on PyFilesystem2) walks and reads a FAT image in a few lines. It is imported
-    # only here: importing PyFilesystem2 imports pkg_resources, which takes a fifth of a second,
-    # and the FAT writer does without it.
-    try:
-        from pyfatfs.PyFatFS import PyFatFS
-    except ImportError:
-        raise MissingLibraryError('pyfatfs', traceback.format_exc())
-    filesystem = PyFatFS(path, read_only=True, utc=True)
+    # pyfatfs's low-level PyFat, as the FAT writer uses it: its PyFilesystem2 layer (PyFatFS)
+    # imports PyFilesystem2, which imports pkg_resources, and setuptools 82 removed that.
+    # PyFat parses the boot sector, the FAT and the directories; the content is read here, one
+    # sequential read per run of contiguous clusters, from our own read-only handle.
+    if PYFATFS_IMPORT_ERROR is not None:
+        raise MissingLibraryError('pyfatfs', PYFATFS_IMPORT_ERROR)
+    fat = PyFat()
+    fat.open(path, read_only=True)
     try:
         files = []
-        for name in filesystem.walk.files('/'):
-            sink = _Sink(with_content)
-            with filesystem.openbin(name) as stream:
-                for chunk in iter(lambda: stream.read(READ_CHUNK), b''):
-                    sink.write(chunk)
-            files.append(sink.entry(name.lstrip('/')))
-        raw_label = filesystem.fs.bpb_header['BS_VolLab'].decode('ascii', 'replace').strip()
+        with open(path, 'rb') as image:
+            for name, entry in _fat_files(fat.root_dir):
+                sink = _Sink(with_content)
+                remaining = entry.filesize
+                for first, end in _fat_runs(fat, entry):
+                    image.seek(fat.get_data_cluster_address(first))
+                    run_bytes = min((end - first) * fat.bytes_per_cluster, remaining)
+                    while run_bytes:
+                        chunk = image.read(min(READ_CHUNK, run_bytes))
+                        if not chunk:
+                            break
+                        sink.write(chunk)
+                        run_bytes -= len(chunk)
+                        remaining -= len(chunk)
+                if remaining:
+                    raise PyFATException('%s has %d bytes fewer in its clusters than its size, %d'
+                                         % (name, remaining, entry.filesize))
+                files.append(sink.entry(name))
+        raw_label = fat.bpb_header['BS_VolLab'].decode('ascii', 'replace').strip()
     finally:
-        filesystem.close()
+        fat.close()
     label = None if raw_label in ('', 'NO NAME') else raw_label
     return {'device': 'floppy', 'label': label, 'files': sorted(files, key=lambda f: f['name'])}
 
