@@ -413,7 +413,8 @@ def test_payload_digest_failures_from_a_mapping_name_the_key():
 
 # --- the filters inside Ansible, and the documentation examples --------------------------------------
 
-EXAMPLE_RESULT = re.compile(r'^(?P<key>[a-z0-9_]+): .*\n# (?P<kind>=>|fails:) (?P<value>.*)$', re.MULTILINE)
+# A key, the lines that continue its value (indented), then the comment that states the result.
+EXAMPLE_RESULT = re.compile(r'^(?P<key>[a-z0-9_]+): .*\n(?: .*\n)*# (?P<kind>=>|fails:) (?P<value>.*)$', re.MULTILINE)
 
 
 def documented_examples():
