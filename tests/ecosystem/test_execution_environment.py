@@ -35,10 +35,13 @@ DEBIAN = ['platform:debian', 'platform:debian-12', 'platform:dpkg', 'platform:py
 UBUNTU = ['platform:ubuntu', 'platform:ubuntu-24.04', 'platform:dpkg', 'platform:python3']
 
 # What the modules need where they run (libvirt's client library, ssh for qemu+ssh URIs), and what pip
-# needs to build libvirt-python, which must stay out of the image's final stage.
+# needs to build libvirt-python, the oVirt SDK (libxml2) and pycurl (libcurl, OpenSSL), which must stay out
+# of the image's final stage.
 RUNTIME = {'rpm': {'libvirt-libs', 'openssh-clients'}, 'dpkg': {'libvirt0', 'openssh-client'}}
-COMPILE = {'rpm': {'gcc', 'pkgconf-pkg-config', 'libvirt-devel', 'python3-devel'},
-           'dpkg': {'gcc', 'pkg-config', 'libvirt-dev', 'python3-dev'}}
+COMPILE = {'rpm': {'gcc', 'pkgconf-pkg-config', 'libvirt-devel', 'python3-devel',
+                   'libxml2-devel', 'libcurl-devel', 'openssl-devel'},
+           'dpkg': {'gcc', 'pkg-config', 'libvirt-dev', 'python3-dev',
+                    'libxml2-dev', 'libcurl4-openssl-dev', 'libssl-dev'}}
 IMAGE_READERS = {'rpm': {'genisoimage', 'xorriso', 'bsdtar', 'dosfstools', 'mtools'},
                  'dpkg': {'genisoimage', 'xorriso', 'libarchive-tools', 'dosfstools', 'mtools'}}
 
@@ -114,7 +117,7 @@ def test_build_context_installs_the_collection_with_its_requirements(tmp_path):
     run_tool([sys.executable, context / '_build' / 'scripts' / 'introspect.py', 'introspect',
               '--write-pip=%s' % pip_out, '--write-bindep=%s' % bindep_out, collections])
     collection_requirements = requirement_names((REPO / 'requirements.txt').read_text(encoding='utf-8'))
-    assert {'pycdlib', 'pyfatfs', 'libvirt-python'} <= collection_requirements
+    assert {'pycdlib', 'pyfatfs', 'libvirt-python', 'ovirt-engine-sdk-python'} <= collection_requirements
     assert collection_requirements <= requirement_names(pip_out.read_text(encoding='utf-8'))
 
     # What the image's stages install from it: assemble runs `bindep -b compile` in the builder stage,
