@@ -17,12 +17,18 @@ description:
   - Idempotent by payload digest. When the digest is unchanged and the drive still holds the payload's volume,
     nothing is uploaded. A different payload gets a new volume, the drive is switched to it, and the old volume
     is deleted once no definition of the domain uses it.
+  - On oVirt (O(auth) given) the engine keeps the payload and VDSM builds the image. The module reads the VM's
+    payload from the engine and sends an update (the VM's C(payloads), C(volume_id) from O(label)) only when it
+    differs, then checks that the engine stored it. The engine writes payloads only while a VM is down, so a change
+    to a running VM fails with that reason, in check mode too. The engine's rules are checked before any request
+    (see O(engine_payload_size); content must be text).
   - The whole payload is validated before anything is touched.
 author:
   - vmpayload.core contributors (@vmpayload)
 extends_documentation_fragment:
   - vmpayload.core.payload
   - vmpayload.core.vm
+  - vmpayload.core.vm.ENGINE_PAYLOAD_SIZE
   - vmpayload.core.attributes
 options:
   state:
@@ -34,6 +40,7 @@ options:
     default: present
   drive:
     description:
+      - libvirt only; the oVirt engine gives the payload a drive of its own.
       - V(dedicated) puts the payload on a drive of its own at a fixed slot, as today's oVirt engine does, so the
         VM's own install media stays where it is. That slot is IDE C(hdd) on i440fx machines, SATA C(sdz) on q35
         machines, and C(fda) for floppies.
@@ -46,7 +53,7 @@ options:
     default: dedicated
   target:
     description:
-      - The target device (for example V(hdc)) of the drive, overriding the default slot.
+      - libvirt only. The target device (for example V(hdc)) of the drive, overriding the default slot.
     type: str
   files:
     description:
@@ -61,7 +68,7 @@ attributes:
   idempotent:
     support: full
 notes:
-  - On a running VM a CD-ROM's media is changed live and persistently. A drive that must be added (the first
+  - On libvirt, on a running VM a CD-ROM's media is changed live and persistently. A drive that must be added (the first
     payload on a running VM), or a change the bus refuses live, goes into the persistent definition only, and
     RV(restart_required) is true. The guest sees the payload after its next start.
 """
@@ -90,6 +97,34 @@ EXAMPLES = r"""
   vmpayload.core.vm_payload:
     name: web1
     state: absent
+
+- name: Log in to the oVirt engine once (ovirt.ovirt), for the tasks that follow
+  ovirt.ovirt.ovirt_auth:
+    url: https://engine.example.com/ovirt-engine/api
+    username: admin@internal
+    password: "{{ vault_engine_password }}"
+    ca_file: /etc/pki/ovirt-engine/ca.pem
+
+- name: Give the oVirt VM web1 its NoCloud seed (the VM must be down)
+  vmpayload.core.vm_payload:
+    auth: "{{ ovirt_auth }}"
+    name: web1
+    preset: nocloud
+    files:
+      - name: user-data
+        content: "{{ lookup('ansible.builtin.template', 'user-data.j2') }}"
+      - name: meta-data
+        content: "instance-id: web1\n"
+
+- name: In AWX, with the Red Hat Virtualization credential, every key comes from the environment
+  vmpayload.core.vm_payload:
+    auth: {}
+    name: win1
+    device: floppy
+    preset: sysprep
+    files:
+      - name: Unattend.xml
+        content: "{{ lookup('ansible.builtin.template', 'Unattend.xml.j2') }}"
 """
 
 RETURN = r"""
@@ -133,8 +168,8 @@ files:
       type: str
       sample: c35a90d0056983ce685d60e87f65c894ebd6eb66d95aa4badce6bc22d504d4bb
 volume:
-  description: The storage-pool volume that holds the image.
-  returned: when O(state=present)
+  description: The storage-pool volume that holds the image (libvirt).
+  returned: when O(state=present) on libvirt
   type: str
   sample: vmpayload-3c5e9a04-5b8e-4f7e-9d1e-2f0c6b1a7e55-2e9e49663987d14f.iso
 restart_required:
@@ -149,17 +184,27 @@ replaced_media:
   sample: /var/lib/libvirt/images/debian-12.iso
 removed_volumes:
   description: Payload volumes of this VM that were deleted because nothing uses them any more.
-  returned: when not in check mode
+  returned: when not in check mode, on libvirt
   type: list
   elements: str
   sample: []
+restored:
+  description:
+    - oVirt. The VM was down with a one-boot payload still stored (see M(vmpayload.core.vm_run_once_payload)) and
+      has been given back what it keeps.
+  returned: when that happened
+  type: bool
+  sample: true
 """
 
 from ansible_collections.vmpayload.core.plugins.module_utils._backends.actions import vm_payload
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.ansible_module import PayloadModule
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.argspec import (
+    ENGINE_PAYLOAD_ARGSPEC,
     LIBVIRT_ARGSPEC,
+    OVIRT_ARGSPEC,
     PAYLOAD_ARGSPEC,
+    PLATFORM_EXCLUSIVE,
     VM_ARGSPEC,
     VM_ONE_OF,
     optional_files,
@@ -168,13 +213,13 @@ from ansible_collections.vmpayload.core.plugins.module_utils._payload.argspec im
 
 def main():
     argument_spec = dict(
-        optional_files(PAYLOAD_ARGSPEC), **VM_ARGSPEC, **LIBVIRT_ARGSPEC,
+        optional_files(PAYLOAD_ARGSPEC), **VM_ARGSPEC, **LIBVIRT_ARGSPEC, **OVIRT_ARGSPEC, **ENGINE_PAYLOAD_ARGSPEC,
         state=dict(type='str', default='present', choices=['present', 'absent']),
         drive=dict(type='str', default='dedicated', choices=['dedicated', 'replace']),
         target=dict(type='str'),
     )
     module = PayloadModule(argument_spec=argument_spec, supports_check_mode=True, required_one_of=VM_ONE_OF,
-                           mutually_exclusive=VM_ONE_OF, required_if=[('state', 'present', ['files'])])
+                           mutually_exclusive=VM_ONE_OF + PLATFORM_EXCLUSIVE, required_if=[('state', 'present', ['files'])])
     module.run(vm_payload)
 
 

@@ -13,7 +13,10 @@ description:
   - Reports a VM's payload as oVirt's GetVmPayloadQuery does. It gives the availability (V(permanent),
     V(run-once) or V(none)), device, label, and each file's name, size and sha256. A running VM reports what it
     runs with.
-  - With O(include_content=true) each file's content is read from the staged image itself, not from the record.
+  - With O(include_content=true) each file's content is read from the staged image itself, not from the record
+    (libvirt), or from the engine (oVirt).
+  - On oVirt the engine shows payloads only to users that hold an administrator role. For any other user the module
+    reports V(unknown) with RV(msg) saying why, never a false V(none).
 author:
   - vmpayload.core contributors (@vmpayload)
 extends_documentation_fragment:
@@ -49,11 +52,17 @@ EXAMPLES = r"""
     name: web1
     include_content: true
   register: seed
+
+- name: Read an oVirt VM's payload, found by its id
+  vmpayload.core.vm_payload_info:
+    auth: "{{ ovirt_auth }}"
+    id: 3c5e9a04-5b8e-4f7e-9d1e-2f0c6b1a7e55
+  register: payload
 """
 
 RETURN = r"""
 availability:
-  description: V(permanent), V(run-once) or V(none).
+  description: V(permanent), V(run-once), V(none), or V(unknown) when the platform does not show the payload.
   returned: always
   type: str
   sample: permanent
@@ -72,9 +81,21 @@ label:
   returned: when there is a payload
   type: str
   sample: cidata
+msg:
+  description: Why the availability is V(unknown).
+  returned: when availability is V(unknown)
+  type: str
+  sample: the oVirt engine shows payloads only to users with an administrator role
+restore_pending:
+  description:
+    - oVirt. The engine stores a one-boot payload, which the VM would boot with again; the next change made by this
+      collection while the VM is down gives it back what it keeps.
+  returned: when availability is V(run-once) on oVirt
+  type: bool
+  sample: true
 volume:
-  description: The storage-pool volume that holds the image.
-  returned: when there is a payload
+  description: The storage-pool volume that holds the image (libvirt).
+  returned: when there is a payload, on libvirt
   type: str
   sample: vmpayload-3c5e9a04-5b8e-4f7e-9d1e-2f0c6b1a7e55-2e9e49663987d14f.iso
 files:
@@ -102,13 +123,19 @@ files:
 
 from ansible_collections.vmpayload.core.plugins.module_utils._backends.actions import vm_payload_info
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.ansible_module import PayloadModule
-from ansible_collections.vmpayload.core.plugins.module_utils._payload.argspec import LIBVIRT_ARGSPEC, VM_ARGSPEC, VM_ONE_OF
+from ansible_collections.vmpayload.core.plugins.module_utils._payload.argspec import (
+    LIBVIRT_ARGSPEC,
+    OVIRT_ARGSPEC,
+    PLATFORM_EXCLUSIVE,
+    VM_ARGSPEC,
+    VM_ONE_OF,
+)
 
 
 def main():
-    argument_spec = dict(VM_ARGSPEC, **LIBVIRT_ARGSPEC, include_content=dict(type='bool', default=False))
+    argument_spec = dict(VM_ARGSPEC, **LIBVIRT_ARGSPEC, **OVIRT_ARGSPEC, include_content=dict(type='bool', default=False))
     module = PayloadModule(argument_spec=argument_spec, supports_check_mode=True, required_one_of=VM_ONE_OF,
-                           mutually_exclusive=VM_ONE_OF)
+                           mutually_exclusive=VM_ONE_OF + PLATFORM_EXCLUSIVE)
     module.run(vm_payload_info)
 
 

@@ -17,6 +17,15 @@ description:
     C(--cloud-init) does, so a crash leaves nothing half done.
   - The run-once volume is deleted when the domain stops, by the payload_staging role's libvirt hook. Failing
     that, the next run of any of this collection's modules on the VM deletes it.
+  - On oVirt the engine's start action carries no payload files, and the engine writes a VM's payload only while
+    the VM is down (docs/ovirt.md gives the engine's source lines). So the module stores the payload on the down VM,
+    with a journal of what the VM keeps under C(vmpayload-restore/) in the same payload, starts the VM, and waits
+    until the engine reports it up. If the start fails, what the VM keeps is stored again at once.
+  - On oVirt the one-boot payload stays stored until the VM is down again and one of this collection's modules
+    runs on it. M(vmpayload.core.vm_payload) (your permanent payload, or O(vmpayload.core.vm_payload#module:state=absent))
+    gives the VM back what it keeps. Until then M(vmpayload.core.vm_payload_info) reports V(run-once) with
+    RV(vmpayload.core.vm_payload_info#module:restore_pending). A start from elsewhere (the web UI, HA) boots with the
+    one-boot payload, and the guest also sees the journal directory.
   - "Idempotency: a VM already running with this run-once payload is not changed. A running VM without it fails
     with a clear message, unless O(restart=true), which shuts it down (destroying it after O(timeout)) and starts
     it again with the payload."
@@ -25,6 +34,7 @@ author:
 extends_documentation_fragment:
   - vmpayload.core.payload
   - vmpayload.core.vm
+  - vmpayload.core.vm.ENGINE_PAYLOAD_SIZE
   - vmpayload.core.attributes
 options:
   restart:
@@ -39,7 +49,8 @@ options:
     default: true
   timeout:
     description:
-      - Seconds to wait for a graceful shutdown (with O(restart=true)) and for the VM to run.
+      - Seconds to wait for a graceful shutdown (with O(restart=true)) and for the VM to run (on oVirt, for the
+        status up).
     type: int
     default: 120
 attributes:
@@ -57,6 +68,16 @@ EXAMPLES = r"""
   vmpayload.core.vm_run_once_payload:
     name: install1
     label: OEMDRV
+    files:
+      - name: ks.cfg
+        content: "{{ lookup('ansible.builtin.template', 'ks.cfg.j2') }}"
+
+- name: The same on oVirt, restarting the VM if it runs
+  vmpayload.core.vm_run_once_payload:
+    auth: "{{ ovirt_auth }}"
+    name: install1
+    label: OEMDRV
+    restart: true
     files:
       - name: ks.cfg
         content: "{{ lookup('ansible.builtin.template', 'ks.cfg.j2') }}"
@@ -103,8 +124,8 @@ files:
       type: str
       sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 volume:
-  description: The run-once volume the VM booted with.
-  returned: success
+  description: The run-once volume the VM booted with (libvirt).
+  returned: success, on libvirt
   type: str
   sample: vmpayload-3c5e9a04-5b8e-4f7e-9d1e-2f0c6b1a7e55-once-2e9e49663987d14f.iso
 """
@@ -112,8 +133,11 @@ volume:
 from ansible_collections.vmpayload.core.plugins.module_utils._backends.actions import vm_run_once_payload
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.ansible_module import PayloadModule
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.argspec import (
+    ENGINE_PAYLOAD_ARGSPEC,
     LIBVIRT_ARGSPEC,
+    OVIRT_ARGSPEC,
     PAYLOAD_ARGSPEC,
+    PLATFORM_EXCLUSIVE,
     VM_ARGSPEC,
     VM_ONE_OF,
 )
@@ -121,13 +145,13 @@ from ansible_collections.vmpayload.core.plugins.module_utils._payload.argspec im
 
 def main():
     argument_spec = dict(
-        PAYLOAD_ARGSPEC, **VM_ARGSPEC, **LIBVIRT_ARGSPEC,
+        PAYLOAD_ARGSPEC, **VM_ARGSPEC, **LIBVIRT_ARGSPEC, **OVIRT_ARGSPEC, **ENGINE_PAYLOAD_ARGSPEC,
         restart=dict(type='bool', default=False),
         wait=dict(type='bool', default=True),
         timeout=dict(type='int', default=120),
     )
     module = PayloadModule(argument_spec=argument_spec, supports_check_mode=True, required_one_of=VM_ONE_OF,
-                           mutually_exclusive=VM_ONE_OF)
+                           mutually_exclusive=VM_ONE_OF + PLATFORM_EXCLUSIVE)
     module.run(vm_run_once_payload)
 
 

@@ -32,9 +32,22 @@ def payload_diff(record, payload):
     return dict(before=listing_text(before) if before else '', after=listing_text(after) if after else '')
 
 
+def _known(record):
+    """Refuse to decide on a payload the platform would not show (its reason says why)."""
+    if record.availability == 'unknown':
+        raise BackendError(record.reason or 'the VM\'s payload cannot be read')
+    return record
+
+
+def _refuse_if_blocked(backend, vm):
+    refusal = backend.change_refusal(vm)
+    if refusal:
+        raise BackendError(refusal)
+
+
 def ensure_permanent(backend, vm, payload, check_mode):
     """Make ``payload`` what the VM keeps."""
-    record = backend.read_record(vm)
+    record = _known(backend.read_record(vm))
     placement = backend.place(vm, payload, record)
     running = backend.is_running(vm)
     in_place = record.holds(payload, 'permanent') and placement.in_place
@@ -46,6 +59,7 @@ def ensure_permanent(backend, vm, payload, check_mode):
         if not check_mode:
             result.update(backend.tidy(vm))
         return result
+    _refuse_if_blocked(backend, vm)
     result['diff'] = payload_diff(record, payload)
     if check_mode:
         result['restart_required'] = running and placement.needs_restart
@@ -56,12 +70,13 @@ def ensure_permanent(backend, vm, payload, check_mode):
 
 def ensure_absent(backend, vm, check_mode):
     """Take the VM's permanent payload away."""
-    record = backend.read_record(vm)
+    record = _known(backend.read_record(vm))
     result = dict(changed=False, availability='none', restart_required=False)
     if record.availability != 'permanent':
         if not check_mode:
             result.update(backend.tidy(vm))
         return result
+    _refuse_if_blocked(backend, vm)
     result.update(changed=True, diff=payload_diff(record, None))
     if check_mode:
         return result
@@ -72,7 +87,7 @@ def ensure_absent(backend, vm, check_mode):
 def start_once(backend, vm, payload, restart, wait, timeout, check_mode):
     """Start the VM once with ``payload``; what it keeps stays as it was."""
     if backend.is_running(vm):
-        live = backend.read_record(vm, live=True)
+        live = _known(backend.read_record(vm, live=True))
         if live.holds(payload, 'run-once'):
             return dict(changed=False, availability='run-once', **dict(live.reported, **payload_summary(payload)))
         if not restart:
@@ -80,7 +95,7 @@ def start_once(backend, vm, payload, restart, wait, timeout, check_mode):
                                'start it again with the payload' % vm.name)
     placement = backend.place(vm, payload, None, once=True)
     result = dict(changed=True, availability='run-once', restart_required=False,
-                  diff=payload_diff(backend.read_record(vm), payload), **payload_summary(payload))
+                  diff=payload_diff(_known(backend.read_record(vm)), payload), **payload_summary(payload))
     result.update(placement.reported)
     if check_mode:
         return result
@@ -91,8 +106,8 @@ def start_once(backend, vm, payload, restart, wait, timeout, check_mode):
 
 
 def read_back(backend, vm, include_content):
-    """What the VM carries (what it runs with, when it runs); content only when asked."""
-    record = backend.read_record(vm, live=backend.is_running(vm))
+    """What the VM runs with, or would boot with if started now; content only when asked."""
+    record = backend.read_record(vm, live=True)
     result = dict(changed=False, **record.summary())
     if include_content and record.availability in CONTENT_AVAILABILITIES:
         result['files'] = backend.read_contents(vm, record)
@@ -103,8 +118,9 @@ def _run(module, decide, payload=None, run_once=False):
     """Check the payload against the platform, connect, find the VM, decide; always disconnect."""
     params = module.params
     platform = backend_class(params)
+    capabilities = platform.capabilities(params)
     if payload is not None:
-        platform.capabilities(params).check(payload, run_once=run_once)
+        capabilities.check(payload, run_once=run_once)
     backend = platform.open(params)
     try:
         vm = backend.find_vm(name=params['name'], vm_id=params['uuid'])
@@ -128,9 +144,12 @@ def vm_payload(module):
 def vm_run_once_payload(module):
     params = module.params
     payload = parse_payload(**payload_params(params))
-    return _run(module, lambda backend, vm: start_once(backend, vm, payload, params['restart'], params['wait'],
-                                                         params['timeout'], module.check_mode),
-                payload, run_once=True)
+
+    def decide(backend, vm):
+        return start_once(backend, vm, payload, params['restart'], params['wait'], params['timeout'],
+                          module.check_mode)
+
+    return _run(module, decide, payload, run_once=True)
 
 
 def vm_payload_info(module):

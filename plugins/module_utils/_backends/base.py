@@ -96,6 +96,7 @@ class Capabilities:
 
     ``max_file_units`` counts a file's text in UTF-16 code units, as the oVirt engine's Java
     ``String.length()`` does; ``size_refusal`` is the platform's own words for a file over it.
+    ``reserved`` are directories the backend keeps for itself in a payload.
     """
 
     platform: str
@@ -104,6 +105,7 @@ class Capabilities:
     binary_content: bool = True
     max_file_units: int | None = None
     size_refusal: str = ''
+    reserved: tuple = ()
 
     def check(self, payload, run_once=False):
         if run_once and not self.run_once:
@@ -112,10 +114,15 @@ class Capabilities:
             raise PayloadValidationError('%s carries payloads on %s only, not %s'
                                          % (self.platform, ' or '.join(self.devices), payload.device),
                                          option='device')
-        if self.binary_content and self.max_file_units is None:
-            return
         for f in payload.files:
             where = 'file %s' % json.dumps(f.name, ensure_ascii=False)
+            for directory in self.reserved:
+                if f.name.split('/', 1)[0] == directory:
+                    raise PayloadValidationError('%s: the directory %s is reserved on %s for the payload the VM keeps '
+                                                 'while it boots once' % (where, directory, self.platform),
+                                                 option='files', file=f.name)
+            if self.binary_content and self.max_file_units is None:
+                continue
             with f.open() as stream:
                 data = stream.read()
             try:
@@ -192,6 +199,13 @@ class PayloadBackend(abc.ABC):
     @abc.abstractmethod
     def wait_running(self, vm, timeout):
         """Return once the VM runs; raise BackendError after ``timeout`` seconds."""
+
+    def change_refusal(self, vm):
+        """Why the platform cannot change what the VM keeps right now, or None.
+
+        Asked only when a change is needed, in check mode too, so that check mode predicts the failure.
+        """
+        return None
 
     def tidy(self, vm):
         """Remove what earlier runs left behind for the VM; return result keys."""

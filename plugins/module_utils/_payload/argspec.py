@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from ansible.module_utils.basic import env_fallback
+
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.model import DEVICES, PRESETS
 
 FILE_SPEC = dict(
@@ -45,6 +47,36 @@ LIBVIRT_ARGSPEC = dict(
     uri=dict(type='str', default='qemu:///system'),
     pool=dict(type='str', default='vmpayload'),
 )
+
+# ovirt.ovirt's ``auth`` (its module_utils/ovirt.py), with the same environment fallbacks, so that the
+# fact ovirt.ovirt.ovirt_auth registers works as it is. AWX's "Red Hat Virtualization" credential
+# injects OVIRT_URL, OVIRT_USERNAME, OVIRT_PASSWORD and OVIRT_INI_PATH (an INI file that holds the CA
+# file's path); the oVirt backend reads ca_file from that file when nothing else gives one.
+OVIRT_AUTH_SPEC = dict(
+    url=dict(type='str', fallback=(env_fallback, ['OVIRT_URL'])),
+    hostname=dict(type='str', fallback=(env_fallback, ['OVIRT_HOSTNAME'])),
+    username=dict(type='str', fallback=(env_fallback, ['OVIRT_USERNAME'])),
+    password=dict(type='str', no_log=True, fallback=(env_fallback, ['OVIRT_PASSWORD'])),
+    token=dict(type='str', no_log=True, fallback=(env_fallback, ['OVIRT_TOKEN'])),
+    ca_file=dict(type='path', fallback=(env_fallback, ['OVIRT_CAFILE'])),
+    insecure=dict(type='bool', default=False),
+    timeout=dict(type='int', default=0),
+    compress=dict(type='bool', default=True),
+    kerberos=dict(type='bool', default=False),
+    headers=dict(type='dict'),
+)
+DEFAULT_ENGINE_PAYLOAD_SIZE = 8192
+
+OVIRT_ARGSPEC = dict(
+    auth=dict(type='dict', options=OVIRT_AUTH_SPEC),
+)
+# The modules that send payloads: the engine's per-file limit, checked before any request.
+ENGINE_PAYLOAD_ARGSPEC = dict(
+    engine_payload_size=dict(type='int', default=DEFAULT_ENGINE_PAYLOAD_SIZE),
+)
+# A task names one platform: auth (oVirt) or uri (libvirt). Checked before defaults apply, so the
+# default uri does not count.
+PLATFORM_EXCLUSIVE = [('auth', 'uri')]
 
 
 def optional_files(argspec):

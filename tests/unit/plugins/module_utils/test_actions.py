@@ -46,7 +46,8 @@ class FakeBackend(PayloadBackend):
     platform = 'fake'
     opened_with = None
 
-    def __init__(self, record=None, live=None, running=False, placement=None):
+    def __init__(self, record=None, live=None, running=False, placement=None, refusal=None):
+        self.refusal = refusal
         self.record = record or PayloadRecord.none()
         self.live = live or PayloadRecord.none()
         self.running = running
@@ -73,8 +74,9 @@ class FakeBackend(PayloadBackend):
         return self.running
 
     def read_record(self, vm, live=False):
+        # A stopped VM would boot with what it keeps, as libvirt and oVirt both say.
         self.calls.append('read_record(live)' if live else 'read_record')
-        return self.live if live else self.record
+        return self.live if live and self.running else self.record
 
     def read_contents(self, vm, record):
         self.calls.append('read_contents')
@@ -102,6 +104,9 @@ class FakeBackend(PayloadBackend):
 
     def wait_running(self, vm, timeout):
         self.calls.append('wait_running')
+
+    def change_refusal(self, vm):
+        return self.refusal
 
     def tidy(self, vm):
         self.calls.append('tidy')
@@ -255,6 +260,39 @@ def test_read_back_says_why_it_cannot_tell():
     result = actions.read_back(backend, VM, include_content=True)
     assert result['availability'] == 'unknown' and 'administrators' in result['msg']
     assert 'read_contents' not in backend.calls
+
+
+@pytest.mark.parametrize('check_mode', [False, True])
+@pytest.mark.parametrize('decide', [
+    lambda backend: actions.ensure_permanent(backend, VM, payload('instance-id: new\n'), backend.check_mode),
+    lambda backend: actions.ensure_absent(backend, VM, backend.check_mode),
+])
+def test_a_change_the_platform_refuses_now_fails_in_check_mode_too(decide, check_mode):
+    backend = FakeBackend(record=record_of(payload(), 'permanent'), refusal='web1 is up; the engine waits for down')
+    backend.check_mode = check_mode
+    with pytest.raises(BackendError, match='the engine waits for down'):
+        decide(backend)
+    assert changing(backend) == []
+
+
+def test_a_refusal_does_not_matter_when_nothing_needs_changing():
+    wanted = payload()
+    backend = FakeBackend(record=record_of(wanted, 'permanent'), placement=Placement(in_place=True), refusal='no')
+    assert actions.ensure_permanent(backend, VM, wanted, False)['changed'] is False
+    assert actions.ensure_absent(FakeBackend(refusal='no'), VM, False)['changed'] is False
+
+
+@pytest.mark.parametrize('decide', [
+    lambda backend: actions.ensure_permanent(backend, VM, payload(), False),
+    lambda backend: actions.ensure_absent(backend, VM, False),
+    lambda backend: actions.start_once(backend, VM, payload(), True, True, 5, False),
+])
+def test_nothing_is_decided_on_a_payload_the_platform_will_not_show(decide):
+    unknown = PayloadRecord.unknown('the engine shows payloads to administrators only')
+    backend = FakeBackend(record=unknown, live=unknown, running=True)
+    with pytest.raises(BackendError, match='administrators only'):
+        decide(backend)
+    assert changing(backend) == []
 
 
 class FakeModule:

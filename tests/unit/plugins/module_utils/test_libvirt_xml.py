@@ -33,8 +33,8 @@ def cdrom(target, bus='ide', source=None, device='cdrom'):
         kind = 'volume'
     else:
         src, kind = "<source file='%s'/>" % source, 'file'
-    return "<disk type='%s' device='%s'>%s<target dev='%s' bus='%s'/><readonly/></disk>" % (kind, device, src,
-                                                                                             target, bus)
+    return ("<disk type='%s' device='%s'>%s<target dev='%s' bus='%s'/><readonly/></disk>"
+            % (kind, device, src, target, bus))
 
 
 OUR_VOLUME = 'vmpayload/vmpayload-%s-%s.iso' % (UUID, DIGEST[:16])
@@ -155,8 +155,8 @@ def test_put_disk_replaces_in_place_or_appends():
     xml.put_disk(definition, xml.disk_xml('cdrom', 'ide', 'hda', 'vmpayload', 'v.iso'))
     xml.put_disk(definition, xml.disk_xml('cdrom', 'ide', 'hdd', 'vmpayload', 'w.iso'))
     assert [d.find('target').get('dev') for d in definition.findall('devices/disk')] == ['hda', 'hdc', 'hdd']
-    assert [xml.disk_source(d) for d in definition.findall('devices/disk')] == ['vmpayload/v.iso', '/b.iso',
-                                                                                 'vmpayload/w.iso']
+    sources = [xml.disk_source(d) for d in definition.findall('devices/disk')]
+    assert sources == ['vmpayload/v.iso', '/b.iso', 'vmpayload/w.iso']
 
 
 @pytest.mark.parametrize('drive, remaining, released_source', [

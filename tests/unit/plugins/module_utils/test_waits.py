@@ -61,3 +61,10 @@ def test_wait_until_stops_at_its_deadline():
     with pytest.raises(waits.WaitTimeout, match='web1 did not stop'):
         waits.wait_until(lambda: polls.append(1), 0.05, 0.01, 'web1 did not stop')
     assert 2 <= len(polls) < 50
+
+
+def test_wait_until_can_say_what_it_saw_last():
+    seen = []
+    with pytest.raises(waits.WaitTimeout, match='web1 is powering down after 1 poll'):
+        waits.wait_until(lambda: seen.append('powering down'), 0, 0,
+                         lambda: 'web1 is %s after %d poll' % (seen[-1], len(seen)))
