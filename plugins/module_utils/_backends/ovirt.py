@@ -157,7 +157,9 @@ class OvirtBackend(PayloadBackend):
         """A BackendError naming the engine, what was asked and the engine's reason; never a secret."""
         if isinstance(exc, sdk.ConnectionError):
             return BackendError('cannot reach the oVirt engine at %s while %s: %s' % (self.url, asked, exc))
-        if isinstance(exc, sdk.TimeoutError):
+        # SDK 4.6 reports a request over its timeout as a plain Error ("Failed to read response: ...
+        # Operation timed out"), with no HTTP code; a timed-out connect is a TimeoutError.
+        if isinstance(exc, sdk.TimeoutError) or (exc.code is None and 'timed out' in str(exc).lower()):
             return BackendError('the oVirt engine at %s did not answer in time while %s: %s' % (self.url, asked, exc))
         code = getattr(exc, 'code', None)
         status = ' (HTTP %s)' % code if code else ''
@@ -185,8 +187,10 @@ class OvirtBackend(PayloadBackend):
                 raise self._failure('looking up VM %s' % vm_id, exc) from None
         else:
             # all_content brings the payloads along in the list (BackendVmsResource.java L919-939).
+            if '"' in name:
+                raise PayloadValidationError('an oVirt VM name cannot contain a double quote', option='name')
             listed = self._call('looking up VM %s' % name, self.vms_service.list,
-                                search='name=%s' % json.dumps(name), all_content=True)
+                                search='name="%s"' % name, all_content=True)
             matches = [vm for vm in listed if vm.name == name]
             if not matches:
                 raise VmNotFoundError('no VM named %s on the oVirt engine at %s' % (name, self.url))
