@@ -22,9 +22,12 @@ from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors imp
 AVAILABILITIES = ('permanent', 'run-once', 'none', 'unknown')
 
 
-@dataclass(frozen=True)
+@dataclass
 class Vm:
-    """A VM found on a platform: what the decision layer names it by, and the backend's own handle."""
+    """A VM found on a platform: what the decision layer names it by, and the backend's own handle.
+
+    A backend may replace the handle with a fresher one (oVirt keeps the engine's last answer).
+    """
 
     name: str
     id: str

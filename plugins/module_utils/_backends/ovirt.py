@@ -200,7 +200,7 @@ class OvirtBackend(PayloadBackend):
     def _refresh(self, vm, asked='reading VM %s'):
         """The VM as the engine has it now; the Vm handle is updated in place."""
         fresh = self._call(asked % vm.name, self.vms_service.vm_service(vm.id).get)
-        object.__setattr__(vm, 'handle', fresh)
+        vm.handle = fresh
         return fresh
 
     @staticmethod
@@ -285,7 +285,7 @@ class OvirtBackend(PayloadBackend):
             wanted = [types.Payload(type=types.VmDeviceType(kind), volume_id=volume_id,
                                     files=[types.File(name=name, content=text) for name, text in sorted(files.items())])]
         answer = self._call(asked, self.vms_service.vm_service(vm.id).update, types.Vm(payloads=wanted))
-        object.__setattr__(vm, 'handle', answer)
+        vm.handle = answer
         stored = self._stored(vm)
         expected = None if files is None else (kind, volume_id or None, dict(files))
         got = None if stored is None else (stored[0], stored[1] or None, stored[2])
