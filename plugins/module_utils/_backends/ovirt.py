@@ -274,8 +274,8 @@ class OvirtBackend(PayloadBackend):
         if status in WRITABLE_STATUSES:
             return None
         return ('the oVirt engine changes a payload only while the VM is down, and VM %s is %s '
-                '(UpdateVmCommand ignores payloads of running VMs); stop it first, or use '
-                'vmpayload.core.vm_run_once_payload with restart: true' % (vm.name, status.replace('_', ' ')))
+                '(UpdateVmCommand ignores the payload of a running VM): stop it first'
+                % (vm.name, status.replace('_', ' ')))
 
     def _store(self, vm, kind, volume_id, files, asked):
         """PUT the payload (None clears it) and check that the engine stored it."""
@@ -290,8 +290,8 @@ class OvirtBackend(PayloadBackend):
         expected = None if files is None else (kind, volume_id or None, dict(files))
         got = None if stored is None else (stored[0], stored[1] or None, stored[2])
         if got != expected:
-            raise BackendError('the oVirt engine at %s answered %s but kept the payload it had (VM status %s): it '
-                               'writes payloads only while a VM is down' % (self.url, asked, self._status(vm)))
+            raise BackendError('the oVirt engine at %s kept the payload it had when %s (VM status %s): it writes '
+                               'payloads only while a VM is down' % (self.url, asked, self._status(vm)))
 
     def attach(self, vm, payload, placement):
         self._store(vm, payload.device, payload.label, _texts(payload), 'storing the payload of VM %s' % vm.name)
