@@ -30,7 +30,7 @@ from ansible_collections.vmpayload.core.plugins.module_utils._payload.model impo
 CHANGING = ('attach', 'detach', 'start_once', 'tidy', 'wait_running')
 
 
-def payload(text='instance-id: web1\n', device='cdrom'):
+def make_payload(text='instance-id: web1\n', device='cdrom'):
     return parse_payload([{'name': 'meta-data', 'content': text}, {'name': 'user-data', 'content': '#cloud-config\n'}],
                          device=device, preset='nocloud' if device == 'cdrom' else None)
 
@@ -82,13 +82,13 @@ class FakeBackend(PayloadBackend):
         self.calls.append('read_contents')
         return [dict(f, content='secret') for f in record.files]
 
-    def place(self, vm, wanted, record, once=False):
+    def place(self, vm, payload, record, once=False):
         self.calls.append('place(once)' if once else 'place')
         return self.placement
 
-    def attach(self, vm, wanted, placement):
+    def attach(self, vm, payload, placement):
         self.calls.append('attach')
-        self.record = record_of(wanted, 'permanent')
+        self.record = record_of(payload, 'permanent')
         return dict(restart_required=self.running)
 
     def detach(self, vm, record):
@@ -96,10 +96,10 @@ class FakeBackend(PayloadBackend):
         self.record = PayloadRecord.none()
         return dict(restart_required=False)
 
-    def start_once(self, vm, wanted, placement, timeout):
+    def start_once(self, vm, payload, placement, timeout):
         self.calls.append('start_once')
         self.running = True
-        self.live = record_of(wanted, 'run-once')
+        self.live = record_of(payload, 'run-once')
         return {}
 
     def wait_running(self, vm, timeout):
@@ -126,7 +126,7 @@ VM = Vm(name='web1', id='1234')
 @pytest.mark.parametrize('check_mode', [False, True])
 def test_a_new_permanent_payload_is_attached_except_in_check_mode(check_mode):
     backend = FakeBackend(placement=Placement(reported={'volume': 'v1'}))
-    wanted = payload()
+    wanted = make_payload()
     result = actions.ensure_permanent(backend, VM, wanted, check_mode)
     assert result['changed'] is True
     assert (result['availability'], result['digest'], result['volume']) == ('permanent', wanted.digest, 'v1')
@@ -137,7 +137,7 @@ def test_a_new_permanent_payload_is_attached_except_in_check_mode(check_mode):
 
 @pytest.mark.parametrize('check_mode', [False, True])
 def test_the_same_payload_in_place_changes_nothing(check_mode):
-    wanted = payload()
+    wanted = make_payload()
     backend = FakeBackend(record=record_of(wanted, 'permanent'), placement=Placement(in_place=True))
     result = actions.ensure_permanent(backend, VM, wanted, check_mode)
     assert result['changed'] is False and 'diff' not in result
@@ -149,14 +149,14 @@ def test_the_same_payload_in_place_changes_nothing(check_mode):
     ('run-once', True),    # the VM runs with it once, but does not keep it
 ])
 def test_a_payload_the_record_alone_vouches_for_is_staged_again(record_availability, in_place):
-    wanted = payload()
+    wanted = make_payload()
     backend = FakeBackend(record=record_of(wanted, record_availability), placement=Placement(in_place=in_place))
     assert actions.ensure_permanent(backend, VM, wanted, False)['changed'] is True
     assert changing(backend) == ['attach']
 
 
 def test_a_different_payload_is_a_change_with_a_diff_of_names_sizes_and_digests():
-    old, new = payload('instance-id: old\n'), payload('instance-id: new-one\n')
+    old, new = make_payload('instance-id: old\n'), make_payload('instance-id: new-one\n')
     backend = FakeBackend(record=record_of(old, 'permanent'), placement=Placement(in_place=True))
     result = actions.ensure_permanent(backend, VM, new, True)
     assert result['changed'] is True
@@ -173,12 +173,12 @@ def test_a_different_payload_is_a_change_with_a_diff_of_names_sizes_and_digests(
 ])
 def test_restart_required_for_a_change(running, live, needs_restart, check_mode, expected):
     backend = FakeBackend(running=running, placement=Placement(live=live, needs_restart=needs_restart))
-    assert actions.ensure_permanent(backend, VM, payload(), check_mode)['restart_required'] is expected
+    assert actions.ensure_permanent(backend, VM, make_payload(), check_mode)['restart_required'] is expected
 
 
 @pytest.mark.parametrize('running, live, expected', [(False, False, False), (True, True, False), (True, False, True)])
 def test_restart_required_when_unchanged_says_whether_the_running_vm_sees_it(running, live, expected):
-    wanted = payload()
+    wanted = make_payload()
     backend = FakeBackend(record=record_of(wanted, 'permanent'), running=running,
                           placement=Placement(in_place=True, live=live))
     result = actions.ensure_permanent(backend, VM, wanted, True)
@@ -187,7 +187,7 @@ def test_restart_required_when_unchanged_says_whether_the_running_vm_sees_it(run
 
 @pytest.mark.parametrize('check_mode', [False, True])
 def test_absent_detaches_a_permanent_payload(check_mode):
-    wanted = payload()
+    wanted = make_payload()
     backend = FakeBackend(record=record_of(wanted, 'permanent'))
     result = actions.ensure_absent(backend, VM, check_mode)
     assert (result['changed'], result['availability']) == (True, 'none')
@@ -198,7 +198,7 @@ def test_absent_detaches_a_permanent_payload(check_mode):
 
 @pytest.mark.parametrize('availability', ['none', 'run-once'])
 def test_absent_without_a_permanent_payload_changes_nothing(availability):
-    record = PayloadRecord.none() if availability == 'none' else record_of(payload(), 'run-once')
+    record = PayloadRecord.none() if availability == 'none' else record_of(make_payload(), 'run-once')
     backend = FakeBackend(record=record)
     result = actions.ensure_absent(backend, VM, False)
     assert (result['changed'], result['availability']) == (False, 'none')
@@ -207,7 +207,7 @@ def test_absent_without_a_permanent_payload_changes_nothing(availability):
 
 @pytest.mark.parametrize('check_mode, wait', [(False, True), (False, False), (True, True)])
 def test_run_once_starts_a_stopped_vm(check_mode, wait):
-    wanted = payload()
+    wanted = make_payload()
     backend = FakeBackend(placement=Placement(reported={'volume': 'once-1'}))
     result = actions.start_once(backend, VM, wanted, False, wait, 30, check_mode)
     assert (result['changed'], result['availability'], result['volume']) == (True, 'run-once', 'once-1')
@@ -217,7 +217,7 @@ def test_run_once_starts_a_stopped_vm(check_mode, wait):
 
 
 def test_run_once_on_a_vm_running_with_it_changes_nothing():
-    wanted = payload()
+    wanted = make_payload()
     backend = FakeBackend(running=True, live=record_of(wanted, 'run-once'))
     result = actions.start_once(backend, VM, wanted, True, True, 30, False)
     assert (result['changed'], result['volume']) == (False, 'vol-%s' % wanted.digest[:4])
@@ -226,22 +226,22 @@ def test_run_once_on_a_vm_running_with_it_changes_nothing():
 
 @pytest.mark.parametrize('live_availability', ['none', 'permanent', 'run-once'])
 def test_run_once_refuses_to_restart_a_running_vm_unless_told(live_availability):
-    other = payload('instance-id: other\n')
+    other = make_payload('instance-id: other\n')
     live = PayloadRecord.none() if live_availability == 'none' else record_of(other, live_availability)
     backend = FakeBackend(running=True, live=live)
     with pytest.raises(BackendError, match='web1 is running without this run-once payload; set restart: true'):
-        actions.start_once(backend, VM, payload(), False, True, 30, False)
+        actions.start_once(backend, VM, make_payload(), False, True, 30, False)
     assert changing(backend) == []
 
 
 def test_run_once_with_restart_stops_and_starts_through_the_backend():
-    backend = FakeBackend(running=True, live=record_of(payload('instance-id: other\n'), 'permanent'))
-    assert actions.start_once(backend, VM, payload(), True, True, 30, False)['changed'] is True
+    backend = FakeBackend(running=True, live=record_of(make_payload('instance-id: other\n'), 'permanent'))
+    assert actions.start_once(backend, VM, make_payload(), True, True, 30, False)['changed'] is True
     assert changing(backend) == ['start_once', 'wait_running']
 
 
 def test_read_back_gives_content_only_when_asked():
-    wanted = payload()
+    wanted = make_payload()
     backend = FakeBackend(record=record_of(wanted, 'permanent'))
     plain = actions.read_back(backend, VM, include_content=False)
     assert plain['digest'] == wanted.digest and 'secret' not in repr(plain)
@@ -249,7 +249,7 @@ def test_read_back_gives_content_only_when_asked():
 
 
 def test_read_back_of_a_running_vm_reads_what_it_runs_with():
-    wanted = payload()
+    wanted = make_payload()
     backend = FakeBackend(running=True, record=PayloadRecord.none(), live=record_of(wanted, 'run-once'))
     assert actions.read_back(backend, VM, include_content=False)['availability'] == 'run-once'
     assert 'read_record(live)' in backend.calls
@@ -264,11 +264,11 @@ def test_read_back_says_why_it_cannot_tell():
 
 @pytest.mark.parametrize('check_mode', [False, True])
 @pytest.mark.parametrize('decide', [
-    lambda backend: actions.ensure_permanent(backend, VM, payload('instance-id: new\n'), backend.check_mode),
+    lambda backend: actions.ensure_permanent(backend, VM, make_payload('instance-id: new\n'), backend.check_mode),
     lambda backend: actions.ensure_absent(backend, VM, backend.check_mode),
 ])
 def test_a_change_the_platform_refuses_now_fails_in_check_mode_too(decide, check_mode):
-    backend = FakeBackend(record=record_of(payload(), 'permanent'), refusal='web1 is up; the engine waits for down')
+    backend = FakeBackend(record=record_of(make_payload(), 'permanent'), refusal='web1 is up; the engine waits for down')
     backend.check_mode = check_mode
     with pytest.raises(BackendError, match='the engine waits for down'):
         decide(backend)
@@ -276,16 +276,16 @@ def test_a_change_the_platform_refuses_now_fails_in_check_mode_too(decide, check
 
 
 def test_a_refusal_does_not_matter_when_nothing_needs_changing():
-    wanted = payload()
+    wanted = make_payload()
     backend = FakeBackend(record=record_of(wanted, 'permanent'), placement=Placement(in_place=True), refusal='no')
     assert actions.ensure_permanent(backend, VM, wanted, False)['changed'] is False
     assert actions.ensure_absent(FakeBackend(refusal='no'), VM, False)['changed'] is False
 
 
 @pytest.mark.parametrize('decide', [
-    lambda backend: actions.ensure_permanent(backend, VM, payload(), False),
+    lambda backend: actions.ensure_permanent(backend, VM, make_payload(), False),
     lambda backend: actions.ensure_absent(backend, VM, False),
-    lambda backend: actions.start_once(backend, VM, payload(), True, True, 5, False),
+    lambda backend: actions.start_once(backend, VM, make_payload(), True, True, 5, False),
 ])
 def test_nothing_is_decided_on_a_payload_the_platform_will_not_show(decide):
     unknown = PayloadRecord.unknown('the engine shows payloads to administrators only')
