@@ -163,6 +163,10 @@ class OvirtBackend(PayloadBackend):
             return BackendError('the oVirt engine at %s did not answer in time while %s: %s' % (self.url, asked, exc))
         code = getattr(exc, 'code', None)
         status = ' (HTTP %s)' % code if code else ''
+        if 'SSL certificate' in str(exc):
+            return BackendError('the oVirt engine at %s is not trusted while %s: %s. Give the CA that signed its '
+                                'certificate as auth.ca_file (or OVIRT_CAFILE, or the CA File of AWX\'s Red Hat '
+                                'Virtualization credential)' % (self.url, asked, exc))
         if isinstance(exc, sdk.AuthError) or code in (401, 403):
             return BackendError('the oVirt engine at %s refused %s%s: %s'
                                 % (self.url, asked, status, _engine_reason(exc)))

@@ -191,7 +191,8 @@ def test_without_the_ca_the_engine_is_not_trusted(engine, capsys):
     auth = auth_of(engine)
     del auth['ca_file']
     result = run(capsys, vm_payload, dict(auth=auth, name='web1', files=SEED))
-    assert result['failed'] is True and 'SSL' in result['msg'].upper()
+    assert result['failed'] is True and 'is not trusted while looking up VM web1' in result['msg']
+    assert 'Give the CA that signed its certificate as auth.ca_file' in result['msg']
     assert engine.users[ADMIN].password not in result['msg']
 
 
