@@ -139,6 +139,7 @@ class OvirtBackend(PayloadBackend):
                                          'OVIRT_USERNAME and OVIRT_PASSWORD in the environment)', option='auth')
         # ovirt.ovirt logs out only from a token it obtained itself (ovirt_vm.py L2942).
         self.logout = not auth.get('token')
+        self.token_only = bool(auth.get('token')) and not (auth.get('username') and auth.get('password'))
         self.connection = sdk.Connection(
             url=self.url, username=auth.get('username'), password=auth.get('password'), token=auth.get('token'),
             ca_file=auth.get('ca_file') or awx_ca_file(), insecure=bool(auth.get('insecure')),
@@ -167,6 +168,11 @@ class OvirtBackend(PayloadBackend):
             return BackendError('the oVirt engine at %s is not trusted while %s: %s. Give the CA that signed its '
                                 'certificate as auth.ca_file (or OVIRT_CAFILE, or the CA File of AWX\'s Red Hat '
                                 'Virtualization credential)' % (self.url, asked, exc))
+        if isinstance(exc, sdk.AuthError) and self.token_only:
+            # The SDK answers a 401 by logging in again, with no user when only a token was given.
+            return BackendError('the oVirt engine at %s refused the token while %s: it expired or was revoked; log '
+                                'in again (ovirt.ovirt.ovirt_auth) or give username and password'
+                                % (self.url, asked))
         if isinstance(exc, sdk.AuthError) or code in (401, 403):
             return BackendError('the oVirt engine at %s refused %s%s: %s'
                                 % (self.url, asked, status, _engine_reason(exc)))

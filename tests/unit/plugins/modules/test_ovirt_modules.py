@@ -232,6 +232,15 @@ def test_a_wrong_password_fails_clearly_and_echoes_no_secret(engine, capsys):
     assert 'wrong-pw-123' not in json.dumps(result)
 
 
+def test_a_token_the_engine_does_not_know_is_refused(engine, capsys):
+    engine.add_vm('web1')
+    fact = dict(token='expired-token-0000', url=engine.url, ca_file=engine.ca_file)
+    result = run(capsys, vm_payload_info, dict(auth=fact, name='web1'))
+    assert result['failed'] is True
+    assert 'refused the token while looking up VM web1: it expired or was revoked' in result['msg']
+    assert 'expired-token-0000' not in json.dumps(result)
+
+
 @pytest.mark.parametrize('method, path, status, detail, expected', [
     ('GET', r'/vms$', 500, 'Internal Server Error', 'failed looking up VM web1 (HTTP 500): Internal Server Error'),
     ('GET', r'/vms$', 403, 'User is not authorized to perform this action.',
