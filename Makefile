@@ -66,6 +66,7 @@ docs: deps
 bench: deps
 	$(PY) benchmarks/image_build.py
 	$(PY) benchmarks/vm_payload.py
+	$(PY) benchmarks/ovirt_requests.py
 
 clean:
 	rm -rf $(BUILD) $(VENV) tests/output docs/build
