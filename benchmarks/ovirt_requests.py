@@ -48,7 +48,6 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-import zipfile
 
 from image_build import Report, code_description, machine_description, table
 
@@ -57,9 +56,6 @@ REPO = os.path.dirname(HERE)
 COLLECTIONS = os.path.join(REPO, '.build', 'collections')
 DEFAULT_RESULTS = os.path.join(HERE, 'results', 'ovirt_requests.md')
 VENV_BIN = os.path.dirname(os.path.abspath(sys.executable))
-# The newest ansible release on PyPI when this was written; it bundles ovirt.ovirt 3.2.1 and wants
-# ansible-core ~= 2.19.5, the series requirements.txt installs.
-ANSIBLE_RELEASE = '12.3.0'
 OVIRT_CACHE = os.path.join(REPO, '.build', 'bench')
 ADMIN = 'admin@internal'
 CLUSTER_ID = 'c1a55e00-0000-4000-8000-000000000001'
@@ -71,6 +67,7 @@ RUNS = ('first', 'second')
 
 sys.path.insert(0, os.path.join(REPO, 'tests', 'unit'))
 try:
+    import ovirt_collection  # noqa: E402 pylint: disable=wrong-import-position
     import ovirt_engine  # noqa: E402 pylint: disable=wrong-import-position
 except ImportError as import_error:
     sys.exit('tests/unit/ovirt_engine.py cannot be imported (%s): run `make deps` and use .venv/bin/python'
@@ -134,54 +131,23 @@ class OvirtVmEngine(ovirt_engine.FakeEngine):
 # ovirt.ovirt, from the ansible package on PyPI
 # --------------------------------------------------------------------------------------------
 
-def _collection_version(root):
-    try:
-        with open(os.path.join(root, 'ansible_collections', 'ovirt', 'ovirt', 'MANIFEST.json'),
-                  encoding='utf-8') as stream:
-            return json.load(stream)['collection_info']['version']
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-def find_ovirt_collection(args, workdir, report):
+def find_ovirt_collection(args, report):
     """(collections root holding ovirt.ovirt, where it came from), or (None, why not)."""
     if args.ovirt_collections:
-        version = _collection_version(args.ovirt_collections)
+        version = ovirt_collection.collection_version(args.ovirt_collections)
         if version is None:
             return None, '--ovirt-collections %s holds no ansible_collections/ovirt/ovirt' % args.ovirt_collections
         return args.ovirt_collections, 'ovirt.ovirt %s from %s' % (version, args.ovirt_collections)
-    cache = os.path.join(OVIRT_CACHE, 'ansible-%s' % args.ansible_release)
-    version = _collection_version(cache)
-    if version is not None:
-        return cache, ('ovirt.ovirt %s from the ansible %s package on PyPI (cached in %s)'
-                       % (version, args.ansible_release, os.path.relpath(cache, REPO)))
-    report.progress('Fetching ovirt.ovirt: pip download ansible==%s --no-deps' % args.ansible_release)
-    download = os.path.join(workdir, 'download')
-    argv = [sys.executable, '-m', 'pip', 'download', '--no-deps', '--disable-pip-version-check', '-d', download,
-            'ansible==%s' % args.ansible_release]
-    command = 'pip download --no-deps ansible==%s' % args.ansible_release
+    cached = ovirt_collection.collection_version(os.path.join(OVIRT_CACHE, 'ansible-%s' % args.ansible_release))
+    if cached is None:
+        report.progress('Fetching ovirt.ovirt: pip download ansible==%s --no-deps' % args.ansible_release)
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=900, check=False)
-    except (OSError, subprocess.SubprocessError) as exc:
-        return None, '`%s` failed: %s' % (command, exc)
-    wheels = [name for name in os.listdir(download) if name.endswith('.whl')] if os.path.isdir(download) else []
-    if done.returncode != 0 or not wheels:
-        lines = [line.strip() for line in (done.stdout + done.stderr).splitlines()
-                 if line.strip() and not line.startswith('WARNING:')]
-        return None, '`%s` exited with %d: %s' % (command, done.returncode, ' / '.join(lines[-3:]))
-    prefix = 'ansible_collections/ovirt/ovirt/'
-    staging = tempfile.mkdtemp(prefix='ansible-%s.' % args.ansible_release, dir=_made(OVIRT_CACHE))
-    with zipfile.ZipFile(os.path.join(download, wheels[0])) as wheel:
-        members = [name for name in wheel.namelist() if name.startswith(prefix)]
-        if not members:
-            shutil.rmtree(staging, ignore_errors=True)
-            return None, 'the ansible %s package does not bundle ovirt.ovirt any more' % args.ansible_release
-        wheel.extractall(staging, members)
-    shutil.rmtree(cache, ignore_errors=True)
-    os.rename(staging, cache)
-    shutil.rmtree(download, ignore_errors=True)
-    return cache, ('ovirt.ovirt %s from the ansible %s package on PyPI (downloaded now, cached in %s)'
-                   % (_collection_version(cache), args.ansible_release, os.path.relpath(cache, REPO)))
+        root = ovirt_collection.fetch(OVIRT_CACHE, args.ansible_release)
+    except ovirt_collection.Unavailable as exc:
+        return None, str(exc)
+    return root, ('ovirt.ovirt %s from the ansible %s package on PyPI (%s %s)'
+                  % (ovirt_collection.collection_version(root), args.ansible_release,
+                     'cached in' if cached else 'downloaded now, cached in', os.path.relpath(root, REPO)))
 
 
 def _made(path):
@@ -481,9 +447,9 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--reps', type=int, default=int(os.environ.get('VMPAYLOAD_BENCH_REPS', 3)),
                         help='repetitions, each with fresh engines (default 3, or $VMPAYLOAD_BENCH_REPS)')
-    parser.add_argument('--ansible-release', default=ANSIBLE_RELEASE,
+    parser.add_argument('--ansible-release', default=ovirt_collection.ANSIBLE_RELEASE,
                         help='the ansible package release on PyPI to take ovirt.ovirt from (default %s)'
-                        % ANSIBLE_RELEASE)
+                        % ovirt_collection.ANSIBLE_RELEASE)
     parser.add_argument('--ovirt-collections', default=None,
                         help='a collections directory that holds ansible_collections/ovirt/ovirt (no download)')
     parser.add_argument('--no-ovirt-vm', action='store_true', help='do not run ovirt.ovirt.ovirt_vm')
@@ -504,7 +470,7 @@ def main(argv):
         if args.no_ovirt_vm:
             ovirt_root, ovirt_description = None, 'not run (--no-ovirt-vm)'
         else:
-            ovirt_root, ovirt_description = find_ovirt_collection(args, workdir, report)
+            ovirt_root, ovirt_description = find_ovirt_collection(args, report)
             if ovirt_root is None:
                 ovirt_description = 'not installed, and it cannot be installed here: %s' % ovirt_description
         ansible = Ansible(workdir, ovirt_root)

@@ -18,6 +18,9 @@ sent. Nothing here needs libvirt.
   there the engine is not trusted.
 - A run-once play through ``ansible-playbook``: one boot with the payload, then ``vm_payload_info``
   reports it as run-once with a restore pending.
+- The fact the real ``ovirt.ovirt.ovirt_auth`` registers (ovirt.ovirt from the ansible package on PyPI,
+  tests/unit/ovirt_collection.py), given as ``auth`` as it is: the modules use its token, log in no
+  second time, and leave the token for ovirt_auth to revoke.
 
 Task results are read from a small callback plugin written for each test (ansible-core 2.19 ships no JSON
 callback), which records every result as a JSON line; what a user reads is the default callback's output.
@@ -152,9 +155,10 @@ def _ansible_playbook(tmp_path, name, environment, *arguments):
     plugins.mkdir(exist_ok=True)
     (plugins / ('%s.py' % RECORDER_NAME)).write_text(RECORDER_SOURCE)
     record = tmp_path / ('%s.jsonl' % name)
-    env = dict(os.environ, **MAKE_ENVIRONMENT, **environment, ANSIBLE_NOCOLOR='1', ANSIBLE_RETRY_FILES_ENABLED='0',
-               ANSIBLE_STDOUT_CALLBACK='ansible.builtin.default', ANSIBLE_CALLBACK_PLUGINS=str(plugins),
-               ANSIBLE_CALLBACKS_ENABLED=RECORDER_NAME, VMPAYLOAD_RECORD=str(record))
+    env = dict(os.environ, **dict(MAKE_ENVIRONMENT, **environment), ANSIBLE_NOCOLOR='1',
+               ANSIBLE_RETRY_FILES_ENABLED='0', ANSIBLE_STDOUT_CALLBACK='ansible.builtin.default',
+               ANSIBLE_CALLBACK_PLUGINS=str(plugins), ANSIBLE_CALLBACKS_ENABLED=RECORDER_NAME,
+               VMPAYLOAD_RECORD=str(record))
     command = [str(ANSIBLE_PLAYBOOK), '-i', 'localhost,', '-e', 'ansible_python_interpreter=%s' % sys.executable,
                *map(str, arguments)]
     completed = subprocess.run(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -370,4 +374,45 @@ def test_run_once_play_boots_the_vm_once_with_the_payload_and_info_reports_the_r
     info = run.result(VM_PAYLOAD_INFO)
     assert (info['availability'], info['restore_pending']) == ('run-once', True), info
     assert [f['name'] for f in info['files']] == ['ks.cfg'] and info['digest'] == booted['digest']
+    assert engine.users[ADMIN].password not in run.output
+
+
+@pytest.fixture(scope='session')
+def ovirt_ovirt():
+    """A collections root with the real ovirt.ovirt, from the ansible package on PyPI (cached in .build)."""
+    import ovirt_collection  # pylint: disable=import-outside-toplevel
+
+    try:
+        return ovirt_collection.fetch(str(ROOT / '.build' / 'ovirt-collections'))
+    except ovirt_collection.Unavailable as exc:
+        pytest.fail('ovirt.ovirt is needed to test its ovirt_auth fact with the modules: %s' % exc)
+
+
+def test_the_fact_ovirt_auth_registers_works_as_it_is(engine, tmp_path, ovirt_ovirt):
+    vm_id = engine.add_vm('web1')
+    login = {'url': engine.url, 'username': ADMIN, 'password': engine.users[ADMIN].password,
+             'ca_file': engine.ca_file}
+    play = [{
+        'name': 'Log in with ovirt.ovirt, give web1 a payload with its token, log out',
+        'hosts': 'localhost', 'connection': 'local', 'gather_facts': False,
+        'tasks': [
+            {'name': 'Log in', 'ovirt.ovirt.ovirt_auth': login},
+            {'name': 'Give web1 its payload', VM_PAYLOAD: {
+                'auth': '{{ ovirt_auth }}', 'name': 'web1', 'label': 'cidata',
+                'files': [{'name': 'meta-data', 'content': 'instance-id: web1\n'}]}},
+            {'name': 'Read it back', VM_PAYLOAD_INFO: {'auth': '{{ ovirt_auth }}', 'name': 'web1'}},
+            {'name': 'Log out', 'ovirt.ovirt.ovirt_auth': {'state': 'absent', 'ovirt_auth': '{{ ovirt_auth }}'}},
+        ],
+    }]
+    playbook = tmp_path / 'with_ovirt_auth.yml'
+    playbook.write_text(yaml.safe_dump(play, sort_keys=False))
+    collections = '%s:%s' % (COLLECTIONS, ovirt_ovirt)
+    run = _ansible_playbook(tmp_path, 'with_ovirt_auth', {'ANSIBLE_COLLECTIONS_PATH': collections}, playbook)
+
+    assert run.result(VM_PAYLOAD)['changed'] is True, run.output
+    assert run.result(VM_PAYLOAD_INFO)['availability'] == 'permanent'
+    assert engine.vm(vm_id).payload.files == [('meta-data', 'instance-id: web1\n')]
+    # One login, by ovirt_auth: the modules used its token and left it alone; ovirt_auth revoked it at the end.
+    assert engine.count('POST', r'/sso/oauth/token$') == 1
+    assert engine.count('POST', r'/sso-logout$') == 1 and engine.live_tokens() == set()
     assert engine.users[ADMIN].password not in run.output
