@@ -104,51 +104,31 @@ def _fat_files(directory, prefix=''):
         yield from _fat_files(subdirectory, prefix + str(subdirectory) + '/')
 
 
-def _fat_runs(fat, entry):
-    """[first, end) runs of contiguous clusters holding the file of ``entry``, in order."""
-    runs = []
-    if not entry.filesize:
-        return runs
-    wanted = -(-entry.filesize // fat.bytes_per_cluster)
-    for count, cluster in enumerate(fat.get_cluster_chain(entry.get_cluster()), 1):
-        if runs and runs[-1][1] == cluster:
-            runs[-1][1] = cluster + 1
-        else:
-            runs.append([cluster, cluster + 1])
-        if count == wanted:
-            break
-    return runs
-
-
 def _read_fat(path, with_content):
-    # pyfatfs's low-level PyFat, as the FAT writer uses it: its PyFilesystem2 layer (PyFatFS)
-    # imports PyFilesystem2, which imports pkg_resources, and setuptools 82 removed that.
-    # PyFat parses the boot sector, the FAT and the directories; the content is read here, one
-    # sequential read per run of contiguous clusters, from our own read-only handle.
+    # pyfatfs's low-level PyFat, as the FAT writer uses it: its PyFilesystem2 layer (PyFatFS, and
+    # FatIO) imports PyFilesystem2, which imports pkg_resources, and setuptools 82 removed that.
+    # PyFat parses the boot sector, the FAT and the directories, follows each file's cluster chain
+    # and reads its clusters.
     if PYFATFS_IMPORT_ERROR is not None:
         raise MissingLibraryError('pyfatfs', PYFATFS_IMPORT_ERROR)
     fat = PyFat()
     fat.open(path, read_only=True)
     try:
         files = []
-        with open(path, 'rb') as image:
-            for name, entry in _fat_files(fat.root_dir):
-                sink = _Sink(with_content)
-                remaining = entry.filesize
-                for first, end in _fat_runs(fat, entry):
-                    image.seek(fat.get_data_cluster_address(first))
-                    run_bytes = min((end - first) * fat.bytes_per_cluster, remaining)
-                    while run_bytes:
-                        chunk = image.read(min(READ_CHUNK, run_bytes))
-                        if not chunk:
-                            break
-                        sink.write(chunk)
-                        run_bytes -= len(chunk)
-                        remaining -= len(chunk)
-                if remaining:
-                    raise PyFATException('%s has %d bytes fewer in its clusters than its size, %d'
-                                         % (name, remaining, entry.filesize))
-                files.append(sink.entry(name))
+        for name, entry in _fat_files(fat.root_dir):
+            sink = _Sink(with_content)
+            remaining = entry.filesize
+            clusters = fat.get_cluster_chain(entry.get_cluster()) if remaining else ()
+            for cluster in clusters:
+                chunk = fat.read_cluster_contents(cluster)[:remaining]
+                sink.write(chunk)
+                remaining -= len(chunk)
+                if not remaining:
+                    break
+            if remaining:
+                raise PyFATException('%s has %d bytes fewer in its clusters than its size, %d'
+                                     % (name, remaining, entry.filesize))
+            files.append(sink.entry(name))
         raw_label = fat.bpb_header['BS_VolLab'].decode('ascii', 'replace').strip()
     finally:
         fat.close()
