@@ -256,3 +256,177 @@ def test_forks_staging_payloads_for_many_vms_in_one_pool_all_converge(conn, tmp_
                 fresh.lookupByUUIDString(dom.UUIDString()).undefine()
         finally:
             fresh.close()
+
+
+# -- races and failures inside one run, injected at the exact step, against the real libvirtd ----------
+
+def _backend(pool=POOL):
+    from ansible_collections.vmpayload.core.plugins.module_utils._backends.libvirt import LibvirtBackend
+
+    return LibvirtBackend(uri=URI, pool=pool)
+
+
+def _small_payload(marker):
+    from ansible_collections.vmpayload.core.plugins.module_utils._payload.model import parse_payload
+
+    return parse_payload([{'name': 'who.txt', 'content': marker}])
+
+
+def _domain_volumes(conn, dom, pool=POOL):
+    pool = conn.storagePoolLookupByName(pool)
+    pool.refresh(0)
+    return sorted(v for v in pool.listVolumes() if v.startswith('vmpayload-%s-' % dom.UUIDString()))
+
+
+def _after_upload(monkeypatch, backend, action, times=1):
+    """Run ``action(volume_name)`` right after the backend's next ``times`` uploads, as a concurrent actor would."""
+    upload = backend._upload
+    done = []
+
+    def upload_then_act(pool, name, payload):
+        volume = upload(pool, name, payload)
+        if len(done) < times:
+            done.append(name)
+            action(name)
+        return volume
+
+    monkeypatch.setattr(backend, '_upload', upload_then_act)
+    return done
+
+
+def test_an_edit_made_during_the_upload_survives_the_define(conn, domain, monkeypatch):
+    from ansible_collections.vmpayload.core.plugins.module_utils._backends import actions
+
+    backend = _backend()
+    try:
+        def admin_edits(_name):
+            editor = _connect()
+            try:
+                definition = ElementTree.fromstring(editor.lookupByUUIDString(domain.UUIDString()).XMLDesc(
+                    libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE))
+                ElementTree.SubElement(definition, 'description').text = 'edited during the upload'
+                editor.defineXML(ElementTree.tostring(definition, encoding='unicode'))
+            finally:
+                editor.close()
+
+        edited = _after_upload(monkeypatch, backend, admin_edits)
+        vm = backend.find_vm(name=domain.name())
+        assert actions.ensure_permanent(backend, vm, _small_payload('edit-race'), False)['changed'] is True
+        assert edited, 'the edit was not made during the upload'
+    finally:
+        backend.close()
+    definition = ElementTree.fromstring(conn.lookupByUUIDString(domain.UUIDString()).XMLDesc(
+        libvirt.VIR_DOMAIN_XML_INACTIVE))
+    assert definition.findtext('description') == 'edited during the upload'
+    digest, recorded_volume, drive_volume, volumes = _state(conn, domain)
+    assert digest is not None and recorded_volume == drive_volume and volumes == [drive_volume]
+
+
+def test_a_volume_that_only_shares_the_domains_prefix_is_not_cleaned_up(conn, domain, tmp_path):
+    pool = _ensure_dir_pool(conn, POOL, POOL_PATH)
+    stranger = 'vmpayload-%s-notes.txt' % domain.UUIDString()
+    pool.createXML("<volume><name>%s</name><capacity unit='bytes'>16</capacity></volume>" % stranger, 0)
+    outcome = _run(_playbook(tmp_path, 'prefix', _payload_task(domain.name(), 'prefix', size=1024)))
+    assert outcome.returncode == 0, outcome.stdout
+    assert stranger in _domain_volumes(conn, domain)
+    pool.storageVolLookupByName(stranger).delete(0)
+
+
+def test_a_define_that_fails_after_the_upload_leaves_no_volume(conn, domain, monkeypatch):
+    from ansible_collections.vmpayload.core.plugins.module_utils._backends import actions
+    from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import BackendError
+
+    before = domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    backend = _backend()
+    try:
+        def refuse(_xml):
+            raise libvirt.libvirtError('injected: the define is refused')
+
+        monkeypatch.setattr(backend.conn, 'defineXML', refuse)
+        vm = backend.find_vm(name=domain.name())
+        with pytest.raises(BackendError, match='updating the domain definition failed'):
+            actions.ensure_permanent(backend, vm, _small_payload('define-fails'), False)
+    finally:
+        backend.close()
+    assert _domain_volumes(conn, domain) == []
+    assert conn.lookupByUUIDString(domain.UUIDString()).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) == before
+
+
+def test_a_referenced_volume_is_never_deleted_to_be_uploaded_again(conn, domain):
+    from ansible_collections.vmpayload.core.plugins.module_utils._backends import actions
+    from ansible_collections.vmpayload.core.plugins.module_utils._backends.libvirt import LibvirtBackend
+
+    payload = _small_payload('referenced')
+    backend = _backend()
+    try:
+        actions.ensure_permanent(backend, backend.find_vm(name=domain.name()), payload, False)
+    finally:
+        backend.close()
+    digest, recorded_volume, drive_volume, volumes = _state(conn, domain)
+    # An open descriptor tells whether the file in use was unlinked (an inode number may be reused at once).
+    in_use = os.open(os.path.join(POOL_PATH, drive_volume), os.O_RDONLY)
+    # The same payload moves to another slot: its volume (same name) is already there and in use.
+    moved = LibvirtBackend(uri=URI, pool=POOL, target='hdc')
+    try:
+        result = actions.ensure_permanent(moved, moved.find_vm(name=domain.name()), payload, False)
+        assert result['changed'] is True and result['volume'] == drive_volume
+        assert os.fstat(in_use).st_nlink == 1, 'the volume in use was deleted and made again'
+    finally:
+        moved.close()
+        os.close(in_use)
+    definition = ElementTree.fromstring(conn.lookupByUUIDString(domain.UUIDString()).XMLDesc(
+        libvirt.VIR_DOMAIN_XML_INACTIVE))
+    targets = {disk.find('target').get('dev'): disk.find('source').get('volume')
+               for disk in definition.findall('devices/disk')}
+    assert targets == {'hdc': drive_volume}
+
+
+@pytest.fixture
+def running_domain(conn, domain):
+    """The domain started (no guest OS: the BIOS waits for a boot device), destroyed afterwards."""
+    domain.create()
+    yield domain
+    for running in _connect().listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
+        if running.UUIDString() == domain.UUIDString():
+            running.destroy()
+
+
+def test_a_run_once_volume_removed_before_the_start_is_staged_again(conn, domain, monkeypatch):
+    from ansible_collections.vmpayload.core.plugins.module_utils._backends import actions
+
+    backend = _backend()
+    try:
+        def concurrent_cleanup(name):
+            pool = conn.storagePoolLookupByName(POOL)
+            pool.refresh(0)
+            pool.storageVolLookupByName(name).delete(0)
+
+        removed = _after_upload(monkeypatch, backend, concurrent_cleanup)
+        vm = backend.find_vm(name=domain.name())
+        result = actions.start_once(backend, vm, _small_payload('once-race'), False, True, 30, False)
+        assert removed and result['changed'] is True
+        live = ElementTree.fromstring(conn.lookupByUUIDString(domain.UUIDString()).XMLDesc(0))
+        assert live.find('metadata/{%s}payload' % NAMESPACE).get('availability') == 'run-once'
+    finally:
+        backend.close()
+        for running in _connect().listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
+            if running.UUIDString() == domain.UUIDString():
+                running.destroy()
+
+
+def test_a_failed_run_once_upload_leaves_a_running_vm_running(conn, running_domain, tiny_pool):
+    from ansible_collections.vmpayload.core.plugins.module_utils._backends import actions
+    from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import BackendError
+    from ansible_collections.vmpayload.core.plugins.module_utils._payload.model import parse_payload
+
+    pool_name, pool_path = tiny_pool
+    too_big = parse_payload([{'name': 'big.bin', 'content_b64': base64.b64encode(os.urandom(3 * 1024 * 1024)).decode()}])
+    backend = _backend(pool_name)
+    try:
+        vm = backend.find_vm(name=running_domain.name())
+        with pytest.raises(BackendError, match=pool_name):
+            actions.start_once(backend, vm, too_big, True, True, 1, False)
+    finally:
+        backend.close()
+    assert conn.lookupByUUIDString(running_domain.UUIDString()).isActive()
+    assert os.listdir(pool_path) == []

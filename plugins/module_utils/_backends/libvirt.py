@@ -67,6 +67,10 @@ def _translate_libvirt_errors(method):
     return wrapper
 
 
+def _volume_vanished(exc):
+    return isinstance(exc, libvirt.libvirtError) and exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL
+
+
 def _pool_busy(exc):
     """libvirt refuses a pool refresh while a volume of the pool is being created."""
     return isinstance(exc, libvirt.libvirtError) and 'asynchronous jobs' in (exc.get_error_message() or '')
@@ -154,18 +158,22 @@ class LibvirtBackend(PayloadBackend):
     # -- volumes -----------------------------------------------------------------------------
 
     def _upload(self, pool, name, payload):
-        """Build the image locally and upload it into a fresh volume ``name``."""
+        """Build the image locally and upload it into a fresh volume ``name``; True when it was uploaded.
+
+        A volume of that name that a domain uses is left alone and used as it is: the name carries
+        the payload digest, and a volume is only put into a definition once its upload is complete.
+        One that no domain uses may be a killed run's partial upload: it is made again.
+        """
+        if self._volume_exists(pool, name):
+            if self._volume_in_use(name):
+                return False
+            pool.storageVolLookupByName(name).delete(0)
         workdir = tempfile.mkdtemp(prefix='vmpayload-')
         try:
             image = os.path.join(workdir, name)
             writer = writer_for(payload.device, epoch=build_epoch(), size='auto' if payload.device == 'floppy' else None)
             writer.write(payload, image)
             size = os.path.getsize(image)
-            try:
-                existing = pool.storageVolLookupByName(name)
-                existing.delete(0)
-            except libvirt.libvirtError:
-                pass
             volume_xml = ('<volume><name>%s</name><capacity unit="bytes">%d</capacity>'
                           '<target><format type="raw"/></target></volume>' % (name, size))
             try:
@@ -187,9 +195,24 @@ class LibvirtBackend(PayloadBackend):
                 volume.delete(0)
                 raise BackendError('uploading %s to pool %s failed: %s'
                                    % (name, self.pool_name, exc.get_error_message()))
-            return volume
+            return True
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+    def _volume_in_use(self, name):
+        """Whether any domain of the host, defined or running, has a drive on volume ``name`` of our pool."""
+        for domain in self.conn.listAllDomains(0):
+            if name in self._referenced_volumes(domain):
+                return True
+        return False
+
+    def _discard(self, pool, name):
+        """Delete a volume this run uploaded and could not put to use, unless a domain uses it meanwhile."""
+        try:
+            if not self._volume_in_use(name):
+                pool.storageVolLookupByName(name).delete(0)
+        except libvirt.libvirtError:
+            pass
 
     def _volume_exists(self, pool, name):
         try:
@@ -210,12 +233,12 @@ class LibvirtBackend(PayloadBackend):
     def cleanup_volumes(self, domain, pool=None):
         """Delete this domain's payload volumes that no definition of it uses; return their names."""
         pool = pool or self._pool()
-        prefix = '%s%s-' % (xml.VOLUME_PREFIX, domain.UUIDString())
         removed = []
         for name in sorted(pool.listVolumes()):
-            # The definitions are read again for each volume: a concurrent run may just have
-            # pointed the domain at it.
-            if name.startswith(prefix) and name not in self._referenced_volumes(domain):
+            # Only the names this backend gives; the definitions are read again for each volume: a
+            # concurrent run may just have pointed the domain at it.
+            match = xml.PAYLOAD_VOLUME.match(name)
+            if match and match.group('uuid') == domain.UUIDString() and name not in self._referenced_volumes(domain):
                 try:
                     pool.storageVolLookupByName(name).delete(0)
                     removed.append(name)
@@ -297,13 +320,8 @@ class LibvirtBackend(PayloadBackend):
         domain = vm.handle
         where = placement.location
         pool, volume_name, slot = where['pool'], where['volume'], where['slot']
-        persistent = self._xml(domain, inactive=True)
-        before = xml.record_in_domain(persistent)
         disk = xml.disk_xml(payload.device, where['bus'], slot, self.pool_name, volume_name)
         record = xml.payload_record(payload, 'permanent', self.pool_name, volume_name, where['drive'], slot)
-        # One payload per VM: a payload moving to another drive leaves the old one.
-        moved_from = before if before is not None and before.placement.get('target') not in (None, slot) else None
-        old_drive = xml.release_drive(persistent, moved_from) if moved_from else None
         running = self.is_running(vm)
         removed = []
         live_changed = []
@@ -313,8 +331,20 @@ class LibvirtBackend(PayloadBackend):
         # us, its payload stands and our volume was rightly removed.
         @retry(RACE_ATTEMPTS, 0, until=lambda staged: staged)
         def stage():
-            self._upload(pool, volume_name, payload)
-            self._define(persistent, disk, record)
+            uploaded = self._upload(pool, volume_name, payload)
+            # The definition is read after the upload, right before the define, so that an edit made
+            # meanwhile (by an admin, or by another run) is kept.
+            persistent = self._xml(domain, inactive=True)
+            before = xml.record_in_domain(persistent)
+            # One payload per VM: a payload moving to another drive leaves the old one.
+            moved_from = before if before is not None and before.placement.get('target') not in (None, slot) else None
+            old_drive = xml.release_drive(persistent, moved_from) if moved_from else None
+            try:
+                self._define(persistent, disk, record)
+            except BackendError:
+                if uploaded:
+                    self._discard(pool, volume_name)
+                raise
             released = not running or old_drive is None or self._release_live(domain, old_drive, moved_from)
             live_changed.append(running and self._change_live(domain, disk, record) and released)
             removed.extend(self.cleanup_volumes(domain, pool))
@@ -387,18 +417,24 @@ class LibvirtBackend(PayloadBackend):
     def start_once(self, vm, payload, placement, timeout):
         domain = vm.handle
         where = placement.location
-        if self.is_running(vm):
-            self._stop(vm, timeout)
-        self._upload(where['pool'], where['volume'], payload)
-        once = xml.once_definition(
-            self._xml(domain, inactive=True),
-            xml.disk_xml(payload.device, where['bus'], where['slot'], self.pool_name, where['volume']),
-            xml.payload_record(payload, 'run-once', self.pool_name, where['volume'], 'dedicated', where['slot']))
-        try:
+        disk = xml.disk_xml(payload.device, where['bus'], where['slot'], self.pool_name, where['volume'])
+        record = xml.payload_record(payload, 'run-once', self.pool_name, where['volume'], 'dedicated', where['slot'])
+
+        # The upload comes first: a failed one (a full pool) leaves a running VM running. A
+        # concurrent run's cleanup may delete the volume before the start names it: stage it again.
+        @retry(RACE_ATTEMPTS, 0, retry_on=_volume_vanished)
+        def stage_and_start():
+            self._upload(where['pool'], where['volume'], payload)
+            if self.is_running(vm):
+                self._stop(vm, timeout)
             # A defined domain started from a different XML with its own UUID runs that XML and
             # keeps its persistent definition: nothing to undo if this process dies here.
-            self.conn.createXML(xml.to_text(once), 0)
+            self.conn.createXML(xml.to_text(xml.once_definition(self._xml(domain, inactive=True), disk, record)), 0)
+
+        try:
+            stage_and_start()
         except libvirt.libvirtError as exc:
+            self._discard(where['pool'], where['volume'])
             raise BackendError('starting %s with the run-once payload failed: %s' % (vm.name,
                                                                                      exc.get_error_message()))
         return {}
