@@ -39,6 +39,17 @@ options:
       - Where to write the image, on the host where the module runs. Its directory must exist.
     type: path
     required: true
+  mode:
+    description:
+      - The permissions of the image file, as C(chmod) takes them. Quote an octal mode (V('0640')) so that Ansible
+        receives a string, not a number; a symbolic mode (V(u=rw,g=r)) works too.
+      - When O(mode) is not given, a new image is created with mode V(0600), whatever the C(umask), as it holds the
+        payload's secrets. An existing O(dest) keeps its mode, as M(ansible.builtin.copy) does.
+      - The image gets its final mode, owner and group while it is still the private temporary file beside O(dest),
+        before it is renamed into place, so it is never at O(dest) with more access than they give. The rename
+        carries an existing O(dest)'s mode, owner, group and SELinux context over to the new image, as
+        M(ansible.builtin.copy) does, so the ones asked for are set on the existing file just before.
+    type: raw
   size:
     description:
       - The size of a floppy image. V(1440K) (the default, also V(1.44M)) and V(2880K) (also V(2.88M)) are standard
@@ -60,6 +71,15 @@ attributes:
   safe_file_operations:
     support: full
 notes:
+  - The image is built in a temporary file named C(.<name of dest>.<random>.partial) beside O(dest), private (mode
+    V(0600)) while it is built. A run killed while building (SIGKILL, out of memory, power loss) leaves that file,
+    holding the payload, until the next run for the same O(dest). That run, once the payload and O(dest) are validated
+    and unless in check mode, removes it before building and warns naming it. It removes only regular files of the
+    user it runs as whose names match that pattern exactly and that no running build holds, and never follows a
+    symbolic link. A file left with another owner (a kill in the moment after O(owner) was set on it) stays for an
+    administrator to remove.
+  - In check mode the image is built in Ansible's own temporary directory, never beside O(dest), so a killed check
+    run leaves nothing beside O(dest).
   - Names in the plain ISO 9660 directory are generated 8.3 upper-case names; Linux reads the real names from
     Rock Ridge and Windows from Joliet.
   - Linux mounts FAT with C(iocharset=ascii) by default; mount with C(-o iocharset=utf8) to see Unicode long names.

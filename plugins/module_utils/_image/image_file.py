@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import stat
@@ -20,6 +21,9 @@ from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors imp
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.model import parse_payload
 
 HASH_CHUNK = 1024 * 1024
+PARTIAL_SUFFIX = '.partial'
+# A new image is private unless mode says otherwise; an existing one keeps its mode, as copy does.
+NEW_IMAGE_MODE = '0600'
 
 
 def file_sha256(path):
@@ -71,6 +75,124 @@ def _before_listing(dest):
         return 'not a payload image (%d bytes)\n' % os.path.getsize(dest)
 
 
+def _partial_prefix(dest):
+    return '.%s.' % os.path.basename(dest)
+
+
+def _is_partial_of(name, dest):
+    """Whether ``name`` is a temporary file name of ``dest``: ``.<name of dest>.<random>.partial``.
+
+    The random part never holds a dot, so ``.seed.iso.x.<random>.partial`` (of ``seed.iso.x``) is not one of ``seed.iso``.
+    """
+    prefix = _partial_prefix(dest)
+    if not (name.startswith(prefix) and name.endswith(PARTIAL_SUFFIX)):
+        return False
+    random_part = name[len(prefix):-len(PARTIAL_SUFFIX)]
+    return bool(random_part) and '.' not in random_part
+
+
+def _same_file(one, other):
+    return (one.st_dev, one.st_ino) == (other.st_dev, other.st_ino)
+
+
+def _names(path, descriptor):
+    """Whether ``path`` names the file open as ``descriptor``, without following a symbolic link."""
+    try:
+        return _same_file(os.lstat(path), os.fstat(descriptor))
+    except FileNotFoundError:
+        return False
+
+
+def _remove_if_stale(path):
+    """Remove ``path`` if it is a regular file of this user that no running build holds; say whether it was removed.
+
+    A build holds an exclusive lock on its temporary file until it ends: the lock of a killed one is gone.
+    """
+    try:
+        info = os.lstat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+            return False
+        # O_NONBLOCK: a FIFO put there since the lstat must not block the open.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        # Gone meanwhile, replaced by a symbolic link, or unreadable: not ours to remove.
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        # Still the file examined above, and still named path.
+        if not (_same_file(os.fstat(descriptor), info) and _names(path, descriptor)):
+            return False
+        os.unlink(path)
+        return True
+    except OSError:
+        # Locked by a running build (BlockingIOError), or removed by a concurrent cleanup.
+        return False
+    finally:
+        os.close(descriptor)
+
+
+def _remove_stale_partials(module, dest):
+    """Remove the temporary files that killed runs of ``dest`` left beside it, holding the payload; warn naming them."""
+    directory = os.path.dirname(os.path.abspath(dest))
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError as exc:
+        module.warn('cannot list %s to remove temporary files that an interrupted run left: %s' % (directory, exc.strerror))
+        return
+    removed = [os.path.join(directory, name) for name in names
+               if _is_partial_of(name, dest) and _remove_if_stale(os.path.join(directory, name))]
+    if removed:
+        module.warn('removed %d temporary file%s that an interrupted run left beside %s: %s'
+                    % (len(removed), '' if len(removed) == 1 else 's', dest, ', '.join(removed)))
+
+
+def _locked_temporary(build_dir, dest):
+    """A new private (0600) temporary file for the image of ``dest``, under an exclusive lock while it lives.
+
+    Return its descriptor, which holds the lock, and its path.
+    """
+    while True:
+        try:
+            descriptor, temporary = tempfile.mkstemp(prefix=_partial_prefix(dest), suffix=PARTIAL_SUFFIX, dir=build_dir)
+        except OSError as exc:
+            raise ImageWriteError('cannot create a file in %s to build the image: %s' % (build_dir, exc.strerror))
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        except OSError as exc:
+            os.close(descriptor)
+            os.unlink(temporary)
+            raise ImageWriteError('cannot lock %s to build the image: %s' % (temporary, exc.strerror))
+        # A concurrent run of the same dest may have removed it as stale between its creation and the lock.
+        if _names(temporary, descriptor):
+            return descriptor, temporary
+        os.close(descriptor)
+
+
+def _file_args(module, path, exists):
+    """The file attributes asked for ``path``; for a new image the mode defaults to 0600."""
+    file_args = module.load_file_common_arguments(module.params, path=path)
+    if not exists and file_args['mode'] is None:
+        file_args['mode'] = NEW_IMAGE_MODE
+    return file_args
+
+
+def _move_into_place(module, temporary, dest, exists):
+    """Rename the image onto ``dest`` so that it is never there with more access than its final attributes give."""
+    # atomic_move copies an existing dest's owner, group, mode and SELinux context onto the temporary file before
+    # the rename, as copy does: settle the asked ones on dest first, so that what it copies is final. A new image
+    # gets them on the temporary file itself. The chattr flags wait until after the rename, which 'i' would forbid.
+    before_rename = dict(_file_args(module, dest if exists else temporary, exists), attributes=None)
+    module.set_fs_attributes_if_different(before_rename, False)
+    # After renaming onto a new dest, atomic_move sets its mode to 0666 & ~umask, its owner to the effective user and
+    # its group to the effective (or the directory's set-group-ID) one: with umask 077 only this user can read it
+    # until ensure_image sets the final attributes again.
+    umask = os.umask(0o077)
+    try:
+        module.atomic_move(temporary, dest, unsafe_writes=module.params['unsafe_writes'])
+    finally:
+        os.umask(umask)
+
+
 def ensure_image(module):
     """Make ``dest`` hold the image of the declared payload; return the module result."""
     params = module.params
@@ -80,14 +202,11 @@ def ensure_image(module):
     writer.plan(payload)
     exists = check_dest(dest)
 
+    if not module.check_mode:
+        _remove_stale_partials(module, dest)
     # In check mode the image is built in Ansible's own temporary directory, never beside dest.
     build_dir = module.tmpdir if module.check_mode else os.path.dirname(os.path.abspath(dest))
-    try:
-        descriptor, temporary = tempfile.mkstemp(prefix='.%s.' % os.path.basename(dest), suffix='.partial',
-                                                 dir=build_dir)
-    except OSError as exc:
-        raise ImageWriteError('cannot create a file in %s to build the image: %s' % (build_dir, exc.strerror))
-    os.close(descriptor)
+    descriptor, temporary = _locked_temporary(build_dir, dest)
     try:
         writer.write(payload, temporary)
         image_sha256 = file_sha256(temporary)
@@ -99,12 +218,12 @@ def ensure_image(module):
                                   before=_before_listing(dest) if exists else '',
                                   after=listing_text(payload.summary()))
         if changed and not module.check_mode:
-            module.atomic_move(temporary, dest, unsafe_writes=params['unsafe_writes'])
+            _move_into_place(module, temporary, dest, exists)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+        os.close(descriptor)
 
     if exists or not module.check_mode:
-        file_args = module.load_file_common_arguments(params, path=dest)
-        result['changed'] = module.set_fs_attributes_if_different(file_args, result['changed'])
+        result['changed'] = module.set_fs_attributes_if_different(_file_args(module, dest, exists), result['changed'])
     return result

@@ -7,12 +7,19 @@
 from __future__ import annotations
 
 import base64
+import fcntl
+import grp
 import hashlib
 import json
 import os
+import signal
+import stat
 import subprocess
+import sys
+import time
 
 import pytest
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.vmpayload.core.plugins.modules import payload_image
@@ -248,3 +255,261 @@ def test_image_is_readable_by_isoinfo(tmp_path, capsys):
     listing = subprocess.run(['isoinfo', '-R', '-f', '-i', str(dest)], check=True, capture_output=True,
                              text=True).stdout.split()
     assert sorted(listing) == ['/meta-data', '/user-data']
+
+
+# File modes: the image is private while it is built and has its final attributes before the rename,
+# as a new file 0600 unless mode says otherwise; an existing file keeps its mode, as copy does.
+
+@pytest.fixture
+def umask_022():
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def _other_group():
+    """A group other than the effective one that this process may give a file to."""
+    candidates = [entry.gr_gid for entry in grp.getgrall()] if os.geteuid() == 0 else os.getgroups()
+    return next((gid for gid in sorted(candidates) if gid != os.getegid()), os.getegid())
+
+
+class AccessRecorder:
+    """Records the mode, owner and group of the new image at the rename onto dest and after each change that follows."""
+
+    def __init__(self, monkeypatch, dest):
+        self.dest = str(dest)
+        self.seen = []
+        self.renamed = False
+        for name in ('rename', 'chmod', 'chown', 'lchown'):
+            monkeypatch.setattr(os, name, self._wrap(getattr(os, name), name))
+
+    def _record(self, path):
+        info = os.stat(path)
+        self.seen.append((stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid))
+
+    def _wrap(self, real, name):
+        def observed(path, *args, **kwargs):
+            if name == 'rename' and os.fsdecode(args[0]) == self.dest:
+                self._record(path)
+                self.renamed = True
+            real(path, *args, **kwargs)
+            if name != 'rename' and self.renamed and os.fsdecode(path) == self.dest:
+                self._record(path)
+        return observed
+
+
+@pytest.mark.usefixtures('umask_022')
+def test_new_image_is_private_by_default(tmp_path, capsys):
+    dest = tmp_path / 'seed.iso'
+    failed, result, output = run(capsys, dict(dest=str(dest), preset='nocloud', files=NOCLOUD))
+    assert not failed and result['mode'] == '0600'
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o600
+    assert os.umask(0o022) == 0o022, 'the module left its umask behind'
+
+
+# (id, mode of an existing dest or None, the mode option, the final mode)
+ACCESS_CASES = [
+    ('new-0640', None, '0640', 0o640),
+    ('new-default', None, None, 0o600),
+    ('existing-0644-to-0600', 0o644, '0600', 0o600),
+    ('existing-0644-kept', 0o644, None, 0o644),
+]
+
+
+@pytest.mark.usefixtures('umask_022')
+@pytest.mark.parametrize('case_id,before,mode,final', ACCESS_CASES, ids=[case[0] for case in ACCESS_CASES])
+def test_image_is_never_at_dest_with_more_access_than_its_final_attributes(tmp_path, capsys, monkeypatch, case_id, before, mode, final):
+    dest = tmp_path / 'seed.iso'
+    if before is not None:
+        run(capsys, dict(dest=str(dest), files=[GOOD]))
+        dest.chmod(before)
+    group = _other_group()
+    args = dict(dest=str(dest), preset='nocloud', files=NOCLOUD, group=str(group))
+    if mode is not None:
+        args['mode'] = mode
+    recorder = AccessRecorder(monkeypatch, dest)
+    failed, result, output = run(capsys, args)
+    monkeypatch.undo()
+    assert not failed and result['changed'] is True, output
+    info = dest.stat()
+    assert (stat.S_IMODE(info.st_mode), info.st_gid) == (final, group)
+    assert recorder.seen, 'the rename onto dest was not observed'
+    # At the rename the temporary file already has the final mode and group.
+    assert recorder.seen[0] == (final, info.st_uid, group), recorder.seen
+    for seen_mode, seen_uid, seen_gid in recorder.seen:
+        assert seen_mode & ~final == 0, (oct(seen_mode), recorder.seen)
+        assert seen_mode & 0o070 == 0 or seen_gid == group, recorder.seen
+
+
+@pytest.mark.usefixtures('umask_022')
+def test_existing_image_keeps_its_mode_when_rewritten_without_mode(tmp_path, capsys):
+    dest = tmp_path / 'seed.iso'
+    run(capsys, dict(dest=str(dest), files=[GOOD]))
+    dest.chmod(0o644)
+    failed, result, output = run(capsys, dict(dest=str(dest), preset='nocloud', files=NOCLOUD))
+    assert not failed and result['changed'] is True and result['mode'] == '0644'
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o644
+    failed, result, output = run(capsys, dict(dest=str(dest), preset='nocloud', files=NOCLOUD))
+    assert not failed and result['changed'] is False and stat.S_IMODE(dest.stat().st_mode) == 0o644
+
+
+# Temporary files a killed run left: .<dest's name>.<random>.partial, holding the payload.
+
+STALE = '.seed.iso.abc123.partial'
+
+
+def _stale_and_decoys(directory):
+    """Write a stale temporary file of seed.iso and files a cleanup must leave alone.
+
+    Return the decoys (name: kind) and the file outside ``directory`` that the symbolic link decoy points to.
+    """
+    (directory / STALE).write_text(SECRET)
+    (directory / STALE).chmod(0o600)
+    decoys = {
+        '.seed.iso.bak': 'file',
+        '.other.iso.x1y2z3.partial': 'file',
+        '.seed.iso.x.k9m8n7.partial': 'file',  # a temporary file of dest seed.iso.x
+        '.seed.iso.partial': 'file',
+        'seed.iso.q1w2e3.partial': 'file',
+        '.seed.iso.link01.partial': 'symlink',
+        '.seed.iso.dir001.partial': 'directory',
+        '.seed.iso.fifo01.partial': 'fifo',
+        '.seed.iso.live01.partial': 'live',
+    }
+    if os.geteuid() == 0:
+        decoys['.seed.iso.other1.partial'] = 'other-owner'
+    outside = directory.parent / ('%s-link-target' % directory.name)
+    outside.write_text(SECRET)
+    for name, kind in decoys.items():
+        path = directory / name
+        if kind == 'symlink':
+            path.symlink_to(outside)
+        elif kind == 'directory':
+            path.mkdir()
+        elif kind == 'fifo':
+            os.mkfifo(path)
+        else:
+            path.write_text(SECRET)
+        if kind == 'other-owner':
+            os.chown(path, 65534, 65534)
+    return decoys, outside
+
+
+@pytest.fixture
+def live_partial():
+    """Hold the lock a build holds on its temporary file, as a concurrent run of the same dest would."""
+    def hold(path):
+        descriptor = os.open(path, os.O_RDWR)
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        held.append(descriptor)
+    held = []
+    yield hold
+    for descriptor in held:
+        os.close(descriptor)
+
+
+@pytest.mark.parametrize('second_run', ['changing', 'unchanged'])
+def test_a_run_removes_the_temporary_files_a_killed_run_of_its_dest_left(tmp_path, capsys, monkeypatch, live_partial, second_run):
+    images = tmp_path / 'images'
+    images.mkdir()
+    dest = images / 'seed.iso'
+    args = dict(dest=str(dest), preset='nocloud', files=NOCLOUD)
+    run(capsys, args if second_run == 'unchanged' else dict(dest=str(dest), files=[GOOD]))
+    decoys, outside = _stale_and_decoys(images)
+    live_partial(images / '.seed.iso.live01.partial')
+
+    # Where a warning goes depends on what else this process imported (the controller's display once a
+    # controller module is loaded): record the module's warnings at the source.
+    warnings, real_warn = [], AnsibleModule.warn
+
+    def recording_warn(module, warning, **kwargs):
+        warnings.append(warning)
+        real_warn(module, warning, **kwargs)
+
+    monkeypatch.setattr(AnsibleModule, 'warn', recording_warn)
+    failed, result, output = run(capsys, args)
+    assert not failed and result['changed'] is (second_run == 'changing'), output
+    assert not (images / STALE).exists()
+    assert sorted(os.listdir(images)) == sorted(['seed.iso'] + list(decoys))
+    assert outside.read_text() == SECRET and os.readlink(images / '.seed.iso.link01.partial') == str(outside)
+    assert (images / '.seed.iso.live01.partial').read_text() == SECRET
+    assert warnings == ['removed 1 temporary file that an interrupted run left beside %s: %s' % (dest, images / STALE)]
+    assert SECRET not in output
+
+
+def test_check_mode_leaves_temporary_files_for_the_next_run(tmp_path, capsys):
+    dest = tmp_path / 'seed.iso'
+    (tmp_path / STALE).write_text(SECRET)
+    failed, result, output = run(capsys, dict(dest=str(dest), preset='nocloud', files=NOCLOUD), check_mode=True)
+    assert not failed and result['changed'] is True
+    assert sorted(os.listdir(tmp_path)) == [STALE]
+
+
+def test_a_temporary_file_removed_as_stale_before_it_was_locked_is_replaced(tmp_path, monkeypatch):
+    """A concurrent run's cleanup can take a new temporary file between its creation and its lock."""
+    from ansible_collections.vmpayload.core.plugins.module_utils._image import image_file
+    real_flock, taken = fcntl.flock, []
+
+    def cleanup_first(descriptor, operation):
+        if not taken:
+            (path,) = tmp_path.iterdir()
+            taken.append(path.name)
+            path.unlink()
+        real_flock(descriptor, operation)
+
+    monkeypatch.setattr(image_file.fcntl, 'flock', cleanup_first)
+    descriptor, temporary = image_file._locked_temporary(str(tmp_path), str(tmp_path / 'seed.iso'))
+    try:
+        assert taken and os.listdir(tmp_path) == [os.path.basename(temporary)]
+        assert os.path.samestat(os.fstat(descriptor), os.stat(temporary))
+    finally:
+        os.close(descriptor)
+
+
+KILLED_BEFORE_RENAME = r'''
+import json, os, signal, sys
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.vmpayload.core.plugins.modules import payload_image
+
+def stop_before_rename(self, src, dest, **kwargs):
+    os.close(os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT, 0o600))
+    while True:
+        signal.pause()
+
+AnsibleModule.atomic_move = stop_before_rename
+with open(sys.argv[1]) as stream, patch_module_args(json.load(stream)):
+    payload_image.main()
+'''
+
+
+def test_sigkill_just_before_the_rename_leaves_a_secret_that_the_next_run_removes(tmp_path, capsys):
+    """A real SIGKILL at the worst moment: the whole image built in the temporary file, not yet renamed."""
+    images = tmp_path / 'images'
+    images.mkdir()
+    dest = images / 'seed.iso'
+    args = dict(dest=str(dest), preset='nocloud', files=NOCLOUD)
+    args_file = tmp_path / 'args.json'
+    args_file.write_text(json.dumps(args))
+    ready = tmp_path / 'ready'
+    with (tmp_path / 'stderr').open('w') as errors:
+        child = subprocess.Popen([sys.executable, '-c', KILLED_BEFORE_RENAME, str(args_file), str(ready)],
+                                 env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
+                                 stdout=subprocess.DEVNULL, stderr=errors)
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ready.exists(), (tmp_path / 'stderr').read_text() or 'not at the rename within 120 s'
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+    (partial,) = os.listdir(images)
+    assert partial.startswith('.seed.iso.') and partial.endswith('.partial')
+    assert SECRET.encode() in (images / partial).read_bytes()
+
+    failed, result, output = run(capsys, args)
+    assert not failed and result['changed'] is True
+    assert os.listdir(images) == ['seed.iso']
+    assert result['sha256'] == sha256_of(dest)
