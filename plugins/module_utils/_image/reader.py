@@ -10,6 +10,7 @@ Used for the ``before`` side of a diff and, with ``with_content``, to return wha
 from __future__ import annotations
 
 import hashlib
+import struct
 
 from ansible_collections.vmpayload.core.plugins.module_utils._image.fat import PYFATFS_IMPORT_ERROR
 from ansible_collections.vmpayload.core.plugins.module_utils._image.iso import PYCDLIB_IMPORT_ERROR
@@ -28,6 +29,23 @@ if PYFATFS_IMPORT_ERROR is None:
     from pyfatfs import PyFATException
     from pyfatfs.PyFat import PyFat
     _IMAGE_ERRORS += (PyFATException,)
+
+# What the libraries also raise on a damaged image, besides their own exceptions. Observed on
+# corrupt images (pyfatfs 1.1.0, pycdlib 1.22.0): zeros, random bytes, images truncated anywhere,
+# a valid boot sector with a FAT of random bytes, random bytes over the directories, bit flips:
+# * struct.error: a record cut short, in both libraries' parsers (an image truncated in its
+#   directories, a FAT or an ISO directory record length that points past the data): caught in
+#   read_image;
+# * UnicodeDecodeError: a VFAT long name (UTF-16) or a Rock Ridge name (UTF-8) that does not decode
+#   (caught where names are read, below);
+# * IndexError: pyfatfs's cluster-chain walk reading the entry one past its FAT (caught in
+#   _guard_cluster_chains, around that walk only);
+# * KeyError, ValueError: pycdlib's open, on a directory record whose extent its path table does
+#   not have, or whose name's version is not a number; AttributeError: pycdlib's walk, on a record
+#   that lost its Rock Ridge entry (each caught around that one call only).
+# A loop in the image (a directory that contains its own ancestor, a cluster chain that comes back
+# on itself) made the walk recurse until RecursionError, or never end: it is detected below.
+# Anything else is a bug here or in a library, and is left to show as one.
 
 ISO_MAGIC_OFFSET = 32769
 READ_CHUNK = 1024 * 1024
@@ -71,7 +89,16 @@ def _read_iso(path, with_content):
     if PYCDLIB_IMPORT_ERROR is not None:
         raise MissingLibraryError('pycdlib', PYCDLIB_IMPORT_ERROR)
     iso = pycdlib.PyCdlib()
-    iso.open(path)
+    try:
+        iso.open(path)
+    except KeyError:
+        # Observed: pycdlib looks a directory record's extent up in what it built from the path
+        # table (_walk_directories, extent_to_ptr), and a damaged record's is not there.
+        raise PyCdlibException('its directory records and its path table disagree') from None
+    except ValueError:
+        # Observed: int() on the version after ';' of a damaged ISO 9660 name
+        # (_interchange_level_from_filename).
+        raise PyCdlibException('a directory record in it is damaged') from None
     try:
         if iso.has_rock_ridge():
             facet = 'rr_path'
@@ -80,7 +107,18 @@ def _read_iso(path, with_content):
         else:
             facet = 'iso_path'
         files = []
-        for directory, subdirectories, names in iso.walk(**{facet: '/'}):
+        walk = iso.walk(**{facet: '/'})
+        while True:
+            try:
+                directory, subdirectories, names = next(walk)
+            except StopIteration:
+                break
+            except UnicodeDecodeError:
+                raise PyCdlibException('a file name in it is not valid UTF-8') from None
+            except AttributeError:
+                # Observed: pycdlib's walk reads child.rock_ridge.name(), and a damaged record in an
+                # image with Rock Ridge has no Rock Ridge entry (None).
+                raise PyCdlibException('a directory record in it has lost its Rock Ridge entry') from None
             for name in names:
                 full = directory.rstrip('/') + '/' + name
                 sink = _Sink(with_content)
@@ -95,13 +133,65 @@ def _read_iso(path, with_content):
     return {'device': 'cdrom', 'label': label, 'files': sorted(files, key=lambda f: f['name'])}
 
 
-def _fat_files(directory, prefix=''):
-    """(path, entry) of every file under ``directory``: the long name where there is one, else the 8.3 name."""
-    subdirectories, files, specials = directory.get_entries()
-    for entry in files:
-        yield prefix + str(entry), entry
-    for subdirectory in subdirectories:
-        yield from _fat_files(subdirectory, prefix + str(subdirectory) + '/')
+def _fat_name(entry):
+    """The long name where there is one, else the 8.3 name."""
+    try:
+        return str(entry)
+    except UnicodeDecodeError:
+        raise PyFATException('a long file name in it is not valid UTF-16') from None
+
+
+def _fat_files(root):
+    """(path, entry) of every file under ``root``.
+
+    Walked with a list of pending directories, each directory's cluster once: on a damaged image a
+    subdirectory can point at its own ancestor. (The root is not counted: on FAT12 and FAT16 it has
+    no cluster, and pyfatfs gives it a number that a subdirectory's may equal.)
+    """
+    pending = [(root, '')]
+    seen = set()
+    while pending:
+        directory, prefix = pending.pop()
+        subdirectories, files, specials = directory.get_entries()
+        for entry in files:
+            yield prefix + _fat_name(entry), entry
+        for subdirectory in subdirectories:
+            path = prefix + _fat_name(subdirectory)
+            cluster = subdirectory.get_cluster()
+            if cluster in seen:
+                raise PyFATException('the directory %s is a directory already listed (a loop)' % path)
+            seen.add(cluster)
+            pending.append((subdirectory, path + '/'))
+
+
+def _guard_cluster_chains(fat):
+    """Make this PyFat's cluster-chain walk end on a damaged FAT, for its directory parser too.
+
+    pyfatfs's own walk never ends on a chain that comes back on itself (its directory parser then
+    grows a list until memory runs out; a file's is read round and round up to its size, 4 GiB),
+    and raises IndexError on a link to the entry just past its table. Its directory parser calls
+    ``self.get_cluster_chain``, so the guard is set on this one instance, before ``open`` (which
+    walks a FAT32 root directory's chain).
+    """
+    walk = fat.get_cluster_chain
+
+    def guarded(first_cluster):
+        chain = walk(first_cluster)
+        entries = len(fat.fat)
+        length = 0
+        while True:
+            try:
+                cluster = next(chain)
+            except StopIteration:
+                return
+            except IndexError:
+                raise PyFATException('a cluster chain in it links past the end of its FAT') from None
+            length += 1
+            if length > entries:
+                raise PyFATException('a cluster chain in it loops')
+            yield cluster
+
+    fat.get_cluster_chain = guarded
 
 
 def _read_fat(path, with_content):
@@ -112,6 +202,7 @@ def _read_fat(path, with_content):
     if PYFATFS_IMPORT_ERROR is not None:
         raise MissingLibraryError('pyfatfs', PYFATFS_IMPORT_ERROR)
     fat = PyFat()
+    _guard_cluster_chains(fat)
     fat.open(path, read_only=True)
     try:
         files = []
@@ -148,4 +239,7 @@ def read_image(path, with_content=False):
         raise ImageWriteError('cannot read %s: %s' % (path, exc.strerror))
     except _IMAGE_ERRORS as exc:
         raise ImageWriteError('%s is not a readable payload image: %s' % (path, exc))
+    except struct.error:
+        raise ImageWriteError('%s is not a readable payload image: it is truncated, or a record in it is shorter '
+                              'than its format needs' % path) from None
     raise ImageWriteError('%s is neither an ISO 9660 nor a FAT image' % path)
