@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import abc
 import json
+import re
 from dataclasses import dataclass, field
 
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import PayloadValidationError
 
 AVAILABILITIES = ('permanent', 'run-once', 'none', 'unknown')
+# What XML 1.0 cannot carry (its Char production): C0 controls but tab, LF and CR, and U+FFFE and
+# U+FFFF. Text decoded from UTF-8 holds no surrogates.
+XML_ILLEGAL = re.compile('[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]')
 
 
 @dataclass
@@ -97,6 +101,8 @@ class Placement:
 class Capabilities:
     """What a platform can carry; :meth:`check` refuses the rest before any connection is made.
 
+    ``binary_content=False``: the platform carries content as text in XML (oVirt's SDK writes it into
+    the request as it is), so it must be UTF-8 and hold only characters XML 1.0 has.
     ``max_file_units`` counts a file's text in UTF-16 code units, as the oVirt engine's Java
     ``String.length()`` does; ``size_refusal`` is the platform's own words for a file over it.
     ``reserved`` are directories the backend keeps for itself in a payload.
@@ -137,6 +143,15 @@ class Capabilities:
                     '%s: %s carries payload content as text only, and this file is not UTF-8 text (byte offset %d). '
                     'Send it as base64 text (content: "{{ data | b64encode }}") and decode it in the guest'
                     % (where, self.platform, exc.start), option='files', file=f.name) from None
+            illegal = None if self.binary_content else XML_ILLEGAL.search(text)
+            if illegal:
+                # The byte offset, as for invalid UTF-8; the character itself is content, so not shown.
+                raise PayloadValidationError(
+                    '%s: %s carries payload content as XML text, and this file has a character XML 1.0 cannot carry '
+                    '(a control character other than tab, line feed and carriage return, or U+FFFE or U+FFFF) at '
+                    'byte offset %d. Send it as base64 text (content: "{{ data | b64encode }}") and decode it in '
+                    'the guest' % (where, self.platform, len(text[:illegal.start()].encode('utf-8'))),
+                    option='files', file=f.name)
             if self.max_file_units is not None:
                 units = len(text.encode('utf-16-le')) // 2
                 if units > self.max_file_units:

@@ -12,6 +12,7 @@ releases of the collection read, so their names do not change.
 
 from __future__ import annotations
 
+import json
 import re
 from xml.etree import ElementTree
 
@@ -73,11 +74,42 @@ def record_element(record, namespaced=True):
     return element
 
 
+# A file's size in the record: decimal digits only (int() would also take ' 1', '1_0' and other
+# scripts' digits, and refuses more than 4300 digits with a ValueError).
+SIZE_RE = re.compile(r'^[0-9]{1,20}$')
+
+
+def _record_file(index, node):
+    """A ``<vmpayload:file>`` as a dict, or the reason it is malformed (named by position and name, not values)."""
+    name, size = node.get('name'), node.get('size')
+    where = 'files[%d]' % index
+    if not name:
+        return None, '%s has no name' % where
+    where = '%s (%s)' % (where, json.dumps(name, ensure_ascii=False))
+    if size is None:
+        return None, '%s has no size' % where
+    if not SIZE_RE.match(size):
+        return None, '%s has a size that is not a whole number of bytes' % where
+    return {'name': name, 'size': int(size), 'sha256': node.get('sha256')}, None
+
+
 def record_from_element(element):
-    files = [{'name': f.get('name'), 'size': int(f.get('size')), 'sha256': f.get('sha256')}
-             for f in element.findall(_q('file'))]
+    """The PayloadRecord a metadata element holds; one that cannot be read is an unknown payload.
+
+    A malformed record (hand-edited, or damaged) gives availability ``unknown`` with the reason, which
+    the decision layer refuses to act on and vm_payload_info reports as it is.
+    """
     placement = {key: element.get(key) for key in PLACEMENT_KEYS if element.get(key) is not None}
     reported = {'volume': placement['volume']} if placement.get('volume') else {}
+    files = []
+    for index, node in enumerate(element.findall(_q('file'))):
+        entry, problem = _record_file(index, node)
+        if problem:
+            return PayloadRecord(availability='unknown', reported=reported, placement=placement,
+                                 reason='the payload record in the domain\'s metadata cannot be read: %s; '
+                                        'correct or remove it (virsh metadata <domain> %s --remove --config), then run again'
+                                        % (problem, NAMESPACE))
+        files.append(entry)
     return PayloadRecord(availability=element.get('availability', 'unknown'), digest=element.get('digest'),
                          device=element.get('device'), label=element.get('label'), files=files,
                          reported=reported, placement=placement)

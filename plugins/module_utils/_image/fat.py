@@ -106,9 +106,11 @@ def parse_size(value):
                 size = int(float(text[:-1]) * units[text[-1]])
             else:
                 size = int(text)
-        except ValueError:
+        except (ValueError, OverflowError):
+            # ValueError: not a number ('nanM' too); OverflowError: float('inf'), or a number too
+            # large for a float ('1e400M'), has no int.
             raise PayloadValidationError('size %r is not a size: use bytes, 1440K, 2880K, a number of MiB such as '
-                                         '64M, or auto' % value, option='size')
+                                         '64M, or auto' % value, option='size') from None
     else:
         raise PayloadValidationError('size must be a number of bytes, a string such as 1440K or 64M, or auto',
                                      option='size')

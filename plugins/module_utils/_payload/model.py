@@ -61,6 +61,9 @@ CONFIGDRIVE_LABEL = 'config-2'
 CONFIGDRIVE_REQUIRED = 'openstack/latest/meta_data.json'
 CONFIGDRIVE_ROOTS = ('openstack/', 'ec2/')
 SYSPREP_NAMES = ('unattend.xml', 'autounattend.xml', 'sysprep.inf')
+# Python refuses to turn a longer run of digits into an int (sys.int_max_str_digits, 4300 by
+# default), so its json, which cloud-init reads meta_data.json with, refuses such an integer.
+JSON_MAX_INT_DIGITS = 4300
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,15 @@ def payload_digest(device, label, named_hashes):
     return hashlib.sha256(text.encode('utf-8')).hexdigest()
 
 
+def is_noncharacter(char):
+    """U+FDD0..U+FDEF and the last two code points of every plane: not for interchange.
+
+    XML 1.0 has no U+FFFE or U+FFFF at all (libvirt refuses a definition holding them).
+    """
+    point = ord(char)
+    return 0xFDD0 <= point <= 0xFDEF or point & 0xFFFE == 0xFFFE
+
+
 def _where(index, name=None):
     if name is None:
         return 'files[%d]' % index
@@ -154,6 +166,10 @@ def normalise_name(raw, index, device):
     for position, char in enumerate(name):
         if unicodedata.category(char) == 'Cc':
             reject('name contains a control character (U+%04X) at character %d' % (ord(char), position))
+        # Names are recorded in XML: libvirt's domain metadata, oVirt's requests.
+        if is_noncharacter(char):
+            reject('name contains U+%04X at character %d, a Unicode noncharacter, which is not for interchange '
+                   '(names are recorded in XML, which has no U+FFFE or U+FFFF)' % (ord(char), position))
     if name.startswith('/'):
         reject("name must be relative: remove the leading '/'")
     if '\\' in name:
@@ -411,6 +427,22 @@ def _inline_text(f, where, option):
         raise PayloadValidationError('%s: %s' % (where, exc), option=option, file=f.name) from None
 
 
+def _longest_json_integer(text):
+    """Parse JSON text (raising json.JSONDecodeError) and return the most digits of any integer in it.
+
+    Integers are measured, not converted: int() of more than 4300 digits raises a ValueError
+    that names no file.
+    """
+    longest = [0]
+
+    def integer(digits):
+        longest[0] = max(longest[0], len(digits.lstrip('-')))
+        return 0
+
+    json.loads(text, parse_int=integer)
+    return longest[0]
+
+
 def _check_preset(preset, indexed):
     by_name = {f.name: (index, f) for index, f in indexed}
     if preset == 'nocloud':
@@ -430,7 +462,7 @@ def _check_preset(preset, indexed):
                 text = _inline_text(f, where, 'files[%d]' % index)
                 if text is not None:
                     try:
-                        json.loads(text)
+                        digits = _longest_json_integer(text)
                     except json.JSONDecodeError as exc:
                         raise PayloadValidationError('%s: not valid JSON (line %d, column %d)'
                                                      % (where, exc.lineno, exc.colno),
@@ -438,6 +470,11 @@ def _check_preset(preset, indexed):
                     except RecursionError:
                         raise PayloadValidationError('%s: JSON nested too deeply to check' % where,
                                                      option='files[%d]' % index, file=f.name) from None
+                    if digits > JSON_MAX_INT_DIGITS:
+                        raise PayloadValidationError('%s: has an integer of %d digits; Python\'s json, which '
+                                                     'cloud-init reads it with, reads at most %d'
+                                                     % (where, digits, JSON_MAX_INT_DIGITS),
+                                                     option='files[%d]' % index, file=f.name)
     elif preset == 'sysprep':
         answer = [(index, f) for index, f in indexed if f.name.casefold() in SYSPREP_NAMES]
         if not answer:
@@ -456,6 +493,14 @@ def _check_preset(preset, indexed):
                 line, column = exc.position
                 raise PayloadValidationError('%s: not well-formed XML (line %d, column %d)'
                                              % (_where(index, f.name), line, column),
+                                             option='files[%d]' % index, file=f.name) from None
+            except (LookupError, ValueError):
+                # The declared encoding: expat asks Python's codecs for one it does not know itself,
+                # and gets LookupError for an unknown name (x-bogus) and ValueError for one expat
+                # cannot use (utf-32, utf-7, shift_jis: 'multi-byte encodings are not supported').
+                raise PayloadValidationError('%s: the encoding its XML declaration names is unknown or cannot be '
+                                             'read here; write the answer file in UTF-8 or UTF-16, which Windows '
+                                             'Setup reads' % _where(index, f.name),
                                              option='files[%d]' % index, file=f.name) from None
 
 

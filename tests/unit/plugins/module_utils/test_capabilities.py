@@ -68,3 +68,34 @@ def test_run_once_is_refused_where_the_platform_has_none():
     with pytest.raises(PayloadValidationError, match='cannot start a VM once'):
         Capabilities(platform='engine', run_once=False).check(one_file(content='a'), run_once=True)
     Capabilities(platform='engine', run_once=False).check(one_file(content='a'))
+
+
+# A platform that sends content as XML text (oVirt's SDK writes it into the request body as it is).
+XML_TEXT = Capabilities(platform='engine', binary_content=False)
+SECRET = 'hunter2-S3CR3T-4f9c'
+
+
+@pytest.mark.parametrize('content, offset', [
+    ('pw: %s\x01' % SECRET, 4 + len(SECRET)),     # a C0 control character
+    ('\x00' + SECRET, 0),                          # NUL
+    ('é%s\x1b' % SECRET, 2 + len(SECRET)),         # ESC, after a 2-byte character: the offset counts bytes
+    ('%s\ufffe' % SECRET, len(SECRET)),            # noncharacters XML 1.0 has no place for
+    ('ab\uffff%s' % SECRET, 2),
+], ids=['c0-control', 'nul', 'escape-after-a-two-byte-character', 'u-fffe', 'u-ffff'])
+def test_text_content_xml_cannot_carry_is_refused_with_the_file_and_byte_offset(content, offset):
+    with pytest.raises(PayloadValidationError) as raised:
+        XML_TEXT.check(one_file(content=content))
+    message = str(raised.value)
+    assert raised.value.file == 'f.txt' and raised.value.option == 'files'
+    assert 'byte offset %d' % offset in message and '"f.txt"' in message and 'XML' in message
+    assert SECRET not in message and content not in message
+
+
+@pytest.mark.parametrize('content', ['tab\tnewline\ncarriage return\r\n', '\ufffd\U0010fffd\ud7ff\ue000', 'plain'],
+                         ids=['tab-lf-cr', 'edges-of-the-legal-ranges', 'plain'])
+def test_text_content_xml_can_carry_passes(content):
+    XML_TEXT.check(one_file(content=content))
+
+
+def test_xml_illegal_content_is_fine_where_content_is_binary():
+    Capabilities(platform='libvirt').check(one_file(content='\x01\ufffe'))

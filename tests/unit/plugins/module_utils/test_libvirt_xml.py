@@ -203,3 +203,44 @@ def test_once_definition_adds_drive_and_record_and_leaves_the_persistent_one_alo
     assert xml.to_text(persistent) == before
     assert xml.disk_source(xml.find_disk(once, 'hdd')) == 'vmpayload/o.iso'
     assert xml.record_in_domain(once).availability == 'run-once'
+
+
+def _recorded(*files):
+    return ElementTree.fromstring(
+        "<domain type='qemu'><name>web1</name><metadata>"
+        "<vmpayload:payload xmlns:vmpayload='urn:x-vmpayload:payload:1' availability='permanent' digest='%s' "
+        "device='cdrom' pool='vmpayload' volume='v.iso' drive='dedicated' target='hdd'>%s</vmpayload:payload>"
+        "</metadata></domain>" % (DIGEST, ''.join("<vmpayload:file %s/>" % f for f in files)))
+
+
+GOOD_FILE = "name='ok.txt' size='3' sha256='%s'" % DIGEST
+
+
+@pytest.mark.parametrize('bad_file, problem', [
+    ("name='user-data' sha256='%s'" % DIGEST, 'no size'),
+    ("name='user-data' size='big' sha256='%s'" % DIGEST, 'size that is not a whole number of bytes'),
+    ("name='user-data' size='-1' sha256='%s'" % DIGEST, 'size that is not a whole number of bytes'),
+    ("name='user-data' size='1.5' sha256='%s'" % DIGEST, 'size that is not a whole number of bytes'),
+    ("name='user-data' size='%s' sha256='%s'" % ('9' * 5000, DIGEST), 'size that is not a whole number of bytes'),
+    ("size='1' sha256='%s'" % DIGEST, 'no name'),
+], ids=['no-size', 'size-not-a-number', 'size-negative', 'size-fraction', 'size-of-5000-digits', 'no-name'])
+def test_a_malformed_record_is_an_unknown_payload_that_the_decision_layer_refuses(bad_file, problem):
+    from ansible_collections.vmpayload.core.plugins.module_utils._backends.actions import _known
+    from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import BackendError
+
+    record = xml.record_in_domain(_recorded(GOOD_FILE, bad_file))
+    assert record.availability == 'unknown'
+    assert problem in record.reason and 'files[1]' in record.reason and 'metadata' in record.reason
+    if 'no name' not in problem:
+        assert '"user-data"' in record.reason
+    assert '9' * 100 not in record.reason
+    # vm_payload_info reports it as it is; the changing modules refuse to act on it.
+    assert record.summary()['msg'] == record.reason and record.summary()['availability'] == 'unknown'
+    with pytest.raises(BackendError) as refused:
+        _known(record)
+    assert str(refused.value) == record.reason
+
+
+def test_a_well_formed_record_with_an_empty_file_reads_back():
+    record = xml.record_in_domain(_recorded(GOOD_FILE, "name='empty' size='0' sha256='%s'" % DIGEST))
+    assert record.availability == 'permanent' and [f['size'] for f in record.files] == [3, 0]

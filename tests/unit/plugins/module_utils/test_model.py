@@ -105,6 +105,15 @@ BAD = [
     case('name-del-char', lambda t: dict(files=[text('a\x7f')]), 'files[0].name', 'a\x7f', ['U+007F']),
     case('name-c1-char', lambda t: dict(files=[text('a\x85b')], device='floppy'), 'files[0].name', 'a\x85b',
          ['U+0085']),
+    # Names are recorded in XML (libvirt's domain metadata, oVirt's requests): XML 1.0 has no
+    # U+FFFE or U+FFFF, and the other noncharacters are not for interchange.
+    case('name-noncharacter-fffe', lambda t: dict(files=[text('a\ufffeb')]), 'files[0].name', 'a\ufffeb',
+         ['U+FFFE at character 1', 'noncharacter']),
+    case('name-noncharacter-ffff', lambda t: dict(files=[text('d/\uffff')], device='floppy'), 'files[0].name',
+         'd/\uffff', ['U+FFFF at character 2']),
+    case('name-noncharacter-fdd0', lambda t: dict(files=[text('\ufdd0x')]), 'files[0].name', '\ufdd0x', ['U+FDD0']),
+    case('name-noncharacter-plane-16', lambda t: dict(files=[text('x\U0010ffff')]), 'files[0].name', 'x\U0010ffff',
+         ['U+10FFFF']),
     case('name-backslash', lambda t: dict(files=[text('dir\\file')]), 'files[0].name', 'dir\\file', ["'\\'"]),
     case('name-lone-surrogate', lambda t: dict(files=[text('a\udc80b')]), 'files[0].name', None,
          ['unpaired surrogate at character 1']),
@@ -198,6 +207,12 @@ BAD = [
          'files', None, ['root directory entries', 'sub-directory'], size=None),
     case('fat-size-not-offered', lambda t: dict(files=[text('a')], device='floppy'), 'size', None,
          ["'3.5M'", '1440K'], size='3.5M'),
+    case('fat-size-infinite', lambda t: dict(files=[text('a')], device='floppy'), 'size', None,
+         ["'infM'", 'not a size'], size='infM'),
+    case('fat-size-overflows-to-infinity', lambda t: dict(files=[text('a')], device='floppy'), 'size', None,
+         ["'1e400M'", 'not a size'], size='1e400M'),
+    case('fat-size-not-a-number', lambda t: dict(files=[text('a')], device='floppy'), 'size', None,
+         ["'nanK'", 'not a size'], size='nanK'),
     case('size-on-cdrom', lambda t: dict(files=[text('a')]), 'size', None, ['floppy images only'], size='2880K'),
     # ---- presets
     case('preset-unknown', lambda t: dict(files=[text('a')], preset='ignition'), 'preset', None, ['"ignition"']),
@@ -223,6 +238,11 @@ BAD = [
                                                                  base64.b64encode(b'{"k": "\xff"}').decode())],
                                                      preset='configdrive'),
          'files[0]', 'openstack/latest/meta_data.json', ['invalid UTF-8 at byte offset 7']),
+    case('configdrive-json-integer-too-long',
+         lambda t: dict(files=[{'name': 'openstack/latest/meta_data.json',
+                                'content': '{"admin_pass": "%s", "n": -%s}' % (SECRET, '7' * 4301)}],
+                        preset='configdrive'),
+         'files[0]', 'openstack/latest/meta_data.json', ['integer of 4301 digits', '4300']),
     case('configdrive-label-conflict', lambda t: dict(files=[text('openstack/latest/meta_data.json',
                                                                   content='{}')],
                                                       preset='configdrive', label='cidata'),
@@ -233,6 +253,16 @@ BAD = [
                                                          'content': '<unattend><pw>%s</unattend>' % SECRET}],
                                                  preset='sysprep', device='floppy'),
          'files[0]', 'Unattend.xml', ['not well-formed XML', 'line 1']),
+    case('sysprep-unknown-encoding',
+         lambda t: dict(files=[{'name': 'Unattend.xml', 'content': '<?xml version="1.0" encoding="x-bogus"?>'
+                                                                   '<unattend><pw>%s</pw></unattend>' % SECRET}],
+                        preset='sysprep'),
+         'files[0]', 'Unattend.xml', ['encoding', 'UTF-8 or UTF-16']),
+    case('sysprep-utf32-declared',
+         lambda t: dict(files=[{'name': 'autounattend.xml', 'content': '<?xml version="1.0" encoding="utf-32"?>'
+                                                                       '<unattend><pw>%s</pw></unattend>' % SECRET}],
+                        preset='sysprep', device='floppy'),
+         'files[0]', 'autounattend.xml', ['encoding', 'UTF-8 or UTF-16']),
     # ---- src
     case('src-missing', lambda t: dict(files=[{'name': 's', 'src': str(t / 'absent.txt')}]), 'files[0].src', 's',
          ['does not exist', 'absent.txt']),
@@ -442,6 +472,23 @@ def test_utf16_answer_file_with_its_own_declaration_is_accepted():
     encoded = base64.b64encode(xml.encode('utf-16')).decode()
     payload = parse_payload([{'name': 'Unattend.xml', 'content_b64': encoded}], preset='sysprep')
     assert payload.files[0].data == xml.encode('utf-16')
+
+
+def test_configdrive_json_integers_of_up_to_4300_digits_are_accepted():
+    files = [{'name': 'openstack/latest/meta_data.json', 'content': '{"n": -%s, "m": 1e400}' % ('7' * 4300)}]
+    assert parse_payload(files, preset='configdrive').label == 'config-2'
+
+
+@pytest.mark.parametrize('declaration', ['<?xml version="1.0" encoding="UTF-8"?>', '<?xml version="1.0"?>', ''])
+def test_utf8_answer_files_with_or_without_a_declaration_are_accepted(declaration):
+    xml = declaration + '<unattend xmlns="urn:schemas-microsoft-com:unattend"/>'
+    parse_payload([{'name': 'Unattend.xml', 'content': xml}], preset='sysprep')
+
+
+@pytest.mark.parametrize('name', ['\ufffd', 'x\ufdcf\ufdf0', '\U0010fffd', '\ufefftop'],
+                         ids=['replacement-character', 'next-to-the-fdd0-range', 'last-private-use', 'bom'])
+def test_names_next_to_the_noncharacters_are_accepted(name):
+    assert parse_payload([{'name': name, 'content': 'x'}]).files[0].name == name
 
 
 def test_deeply_nested_configdrive_json_is_refused_cleanly():
