@@ -54,7 +54,7 @@ options:
         description:
           - The path of the file in the image, directories separated by V(/); directories are created.
           - Unicode is allowed and normalised to NFC. No empty segment, no V(.) or V(..), no leading V(/),
-            no V(\\), no control characters.
+            no V(\\), no control characters, no Unicode noncharacters (such as U+FFFE).
           - On V(cdrom) at most 7 directory levels, each segment at most 64 UTF-16 units (Joliet), and none
             of the characters C(*), C(:), C(;), C(?) or a backslash.
           - On V(floppy) each segment at most 127 UTF-16 units, none of the characters C(*), C(:), C(<), C(>),
