@@ -1,0 +1,200 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmpayload.core contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Issue 10, fault suite: ``kill -9`` at every step of vm_payload and vm_run_once_payload, against the real libvirtd.
+
+Each case runs the module as Ansible does (its own Python process, arguments as JSON on stdin) with
+fault_injection/sitecustomize.py first on PYTHONPATH, which SIGKILLs the process right before or after the named
+step: the image build, the volume upload (before any byte, after the first chunk, after the last), the define,
+the running VM's media change, the stop and the start of a run-once. Then the same task runs again and must
+converge: the domain holds the payload (read back from the volume and compared with what was sent), no payload
+volume of the domain is left that its definitions do not use, its definition says nothing else than before
+plus the payload, and the run's TMPDIR is empty. A third run reports ``changed: false``.
+
+The domains never boot an OS (the BIOS waits for a boot device): these cases look at definitions and volumes.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+
+import libvirt
+import pytest
+
+from fault_helpers import (
+    URI,
+    domain_xml,
+    leftovers,
+    payload_volumes,
+    pool_disks,
+    record_of,
+    run_module,
+    volume_files,
+    without_payload,
+)
+
+PERMANENT_STEPS = ['build:before', 'build:after', 'upload:before', 'upload:mid', 'upload:after',
+                   'define:before', 'define:after']
+LIVE_STEPS = ['live:before', 'live:after']
+RUN_ONCE_STEPS = ['build:before', 'build:after', 'upload:before', 'upload:mid', 'upload:after',
+                  'stop:before', 'stop:after', 'start:before', 'start:after']
+# Run-once waits this long for the guest to stop before it destroys it (the BIOS ignores the ACPI request).
+STOP_TIMEOUT = 3
+
+
+def _reachable():
+    try:
+        libvirt.open(URI).close()
+        return None
+    except libvirt.libvirtError as exc:
+        return 'libvirtd cannot be reached at %s: %s' % (URI, exc.get_error_message())
+
+
+SKIP_REASON = _reachable()
+pytestmark = pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or '')
+
+
+@pytest.fixture
+def conn():
+    connection = libvirt.open(URI)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def domain(conn):
+    """A defined, shut-off domain with no OS to boot; destroyed and undefined afterwards, with its volumes."""
+    name = 'vmp-fault-kill-%s' % uuid.uuid4().hex[:8]
+    dom = conn.defineXML(
+        "<domain type='qemu'><name>%s</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
+        "<os><type arch='x86_64' machine='pc'>hvm</type></os><features><acpi/></features>"
+        "<devices/></domain>" % name)
+    domain_uuid = dom.UUIDString()
+    yield dom
+    fresh = libvirt.open(URI)
+    try:
+        stale = fresh.lookupByUUIDString(domain_uuid)
+        if stale.isActive():
+            stale.destroy()
+        pool = fresh.storagePoolLookupByName('vmpayload')
+        for volume in payload_volumes(fresh, domain_uuid):
+            pool.storageVolLookupByName(volume).delete(0)
+        stale.undefine()
+    finally:
+        fresh.close()
+
+
+def _files(marker):
+    """A payload of a text file and 1 MiB of random bytes: four upload chunks, so that a kill can fall between two."""
+    blob = os.urandom(1024 * 1024)
+    text = ('%s %s\n' % (marker, uuid.uuid4().hex)).encode()
+    spec = [{'name': 'blob.bin', 'content_b64': base64.b64encode(blob).decode()},
+            {'name': 'dir/who.txt', 'content': text.decode()}]
+    return spec, {'blob.bin': blob, 'dir/who.txt': text}
+
+
+def _assert_clean_tmp(tmpdir, when):
+    assert leftovers(tmpdir) == [], 'temporary files left %s: %s' % (when, leftovers(tmpdir))
+
+
+def _kill_then_converge(module, args, tmpdir, step):
+    """The killed run, and the rerun that must succeed; their ModuleRuns."""
+    killed = run_module(module, args, tmpdir, fault=step)
+    assert killed.killed, 'the run was not killed at %s (the step was not reached?):\n%s' % (step, killed)
+    rerun = run_module(module, args, tmpdir)
+    assert rerun.returncode == 0 and rerun.result and not rerun.result.get('failed'), str(rerun)
+    return killed, rerun
+
+
+def _assert_permanent(conn, dom, original, wanted, tmp_path, live):
+    domain_uuid = dom.UUIDString()
+    persistent = domain_xml(conn, domain_uuid)
+    disks = pool_disks(persistent)
+    assert list(disks) == ['hdd'], 'payload drives in the definition: %s' % disks
+    volume = disks['hdd']
+    assert record_of(persistent).get('volume') == volume
+    assert payload_volumes(conn, domain_uuid) == [volume], 'orphan or missing volume'
+    assert volume_files(conn, volume, tmp_path / 'read-back') == wanted
+    assert without_payload(persistent) == without_payload(original), 'the definition changed beyond the payload'
+    if live:
+        running = domain_xml(conn, domain_uuid, inactive=False)
+        assert pool_disks(running) == {'hdd': volume}, 'the running VM does not hold the payload'
+        assert record_of(running).get('volume') == volume
+
+
+@pytest.mark.parametrize('step', PERMANENT_STEPS)
+def test_vm_payload_killed_at_a_step_converges_on_the_next_run(conn, domain, tmp_path, step):
+    tmpdir = tmp_path / 'tmp'
+    tmpdir.mkdir()
+    first, _ = _files('first')
+    assert run_module('vm_payload', {'name': domain.name(), 'files': first}, tmpdir).returncode == 0
+    # What the definition says before the run that is killed (libvirt added the IDE controller the drive needs).
+    original = domain_xml(conn, domain.UUIDString())
+    files, wanted = _files('second')
+    args = {'name': domain.name(), 'files': files}
+
+    _kill_then_converge('vm_payload', args, tmpdir, step)
+    _assert_permanent(conn, domain, original, wanted, tmp_path, live=False)
+    _assert_clean_tmp(tmpdir, 'after a kill at %s and a rerun' % step)
+
+    third = run_module('vm_payload', args, tmpdir)
+    assert third.returncode == 0 and third.result['changed'] is False, str(third)
+    _assert_permanent(conn, domain, original, wanted, tmp_path, live=False)
+
+
+@pytest.mark.parametrize('step', LIVE_STEPS)
+def test_vm_payload_killed_while_changing_a_running_vms_media_converges(conn, domain, tmp_path, step):
+    """The running VM has the payload drive (an IDE CD-ROM takes new media live): a kill around the media change."""
+    tmpdir = tmp_path / 'tmp'
+    tmpdir.mkdir()
+    first, _ = _files('first')
+    assert run_module('vm_payload', {'name': domain.name(), 'files': first}, tmpdir).returncode == 0
+    # What the definition says before the run that is killed (libvirt added the IDE controller the drive needs).
+    original = domain_xml(conn, domain.UUIDString())
+    domain.create()
+    files, wanted = _files('second')
+    args = {'name': domain.name(), 'files': files}
+
+    _kill_then_converge('vm_payload', args, tmpdir, step)
+    _assert_permanent(conn, domain, original, wanted, tmp_path, live=True)
+    _assert_clean_tmp(tmpdir, 'after a kill at %s and a rerun' % step)
+
+    third = run_module('vm_payload', args, tmpdir)
+    assert third.returncode == 0, str(third)
+    assert (third.result['changed'], third.result['restart_required']) == (False, False), str(third)
+    _assert_permanent(conn, domain, original, wanted, tmp_path, live=True)
+
+
+def _assert_run_once(conn, dom, original, wanted, tmp_path):
+    domain_uuid = dom.UUIDString()
+    assert dom.isActive(), 'the VM is not running after the rerun'
+    running = domain_xml(conn, domain_uuid, inactive=False)
+    disks = pool_disks(running)
+    assert list(disks) == ['hdd'], 'payload drives of the running VM: %s' % disks
+    volume = disks['hdd']
+    assert '-once-' in volume and record_of(running).get('availability') == 'run-once'
+    assert payload_volumes(conn, domain_uuid) == [volume], 'orphan or missing volume'
+    assert volume_files(conn, volume, tmp_path / 'read-back') == wanted
+    # Run-once never touches what the VM keeps.
+    assert domain_xml(conn, domain_uuid) == original
+
+
+@pytest.mark.parametrize('step', RUN_ONCE_STEPS)
+def test_vm_run_once_payload_killed_at_a_step_converges_on_the_next_run(conn, domain, tmp_path, step):
+    tmpdir = tmp_path / 'tmp'
+    tmpdir.mkdir()
+    original = domain_xml(conn, domain.UUIDString())
+    domain.create()
+    files, wanted = _files('once')
+    args = {'name': domain.name(), 'files': files, 'restart': True, 'timeout': STOP_TIMEOUT}
+
+    _kill_then_converge('vm_run_once_payload', args, tmpdir, step)
+    _assert_run_once(conn, domain, original, wanted, tmp_path)
+    _assert_clean_tmp(tmpdir, 'after a kill at %s and a rerun' % step)
+
+    third = run_module('vm_run_once_payload', args, tmpdir)
+    assert third.returncode == 0 and third.result['changed'] is False, str(third)
+    _assert_run_once(conn, domain, original, wanted, tmp_path)
