@@ -4,8 +4,9 @@
 
 """The payload_staging role's libvirt hook, run as libvirt runs it: argv, the domain XML on stdin.
 
-It must delete exactly the run-once images the released domain used, in the configured pool, and
-nothing else; stay silent on stdout (libvirt reads a qemu.d script's stdout as XML); and exit 0
+It must delete exactly the run-once images the released domain used, in the configured pool, give its
+permanent images back to its own user and group with mode 0600 (libvirt leaves read-only disks to the
+user QEMU runs as), and touch nothing else; stay silent on stdout (libvirt reads a qemu.d script's stdout as XML); and exit 0
 whatever it is given.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +27,9 @@ OTHER_UUID = '9f1d2c3b-0a4e-4b5c-8d7e-6f5a4b3c2d1e'
 ISO = 'vmpayload-%s-once-2e9e49663987d14f.iso' % UUID
 IMG = 'vmpayload-%s-once-0123456789abcdef.img' % UUID
 PERMANENT = 'vmpayload-%s-2e9e49663987d14f.iso' % UUID
+PERMANENT_IMG = 'vmpayload-%s-0123456789abcdef.img' % UUID
 OTHER_DOMAIN_ONCE = 'vmpayload-%s-once-2e9e49663987d14f.iso' % OTHER_UUID
+OTHER_DOMAIN_PERMANENT = 'vmpayload-%s-2e9e49663987d14f.iso' % OTHER_UUID
 UNUSED_ONCE = 'vmpayload-%s-once-ffffffffffffffff.iso' % UUID
 
 
@@ -43,6 +47,10 @@ def domain_xml(uuid=UUID, disks=(), record_volume=None, record_pool='vmpayload')
             % (uuid, record, devices)).encode()
 
 
+ALL_FILES = (ISO, IMG, PERMANENT, PERMANENT_IMG, OTHER_DOMAIN_ONCE, OTHER_DOMAIN_PERMANENT, UNUSED_ONCE,
+             'unrelated.qcow2')
+
+
 def volume_disk(name, pool='vmpayload'):
     return ('volume', {'pool': pool, 'volume': name})
 
@@ -52,7 +60,7 @@ def pool(tmp_path):
     """A pool directory holding one of every kind of file, and the hook's configuration for it."""
     directory = tmp_path / 'pool'
     directory.mkdir()
-    for name in (ISO, IMG, PERMANENT, OTHER_DOMAIN_ONCE, UNUSED_ONCE, 'unrelated.qcow2'):
+    for name in ALL_FILES:
         (directory / name).write_bytes(b'image')
     config = tmp_path / 'vmpayload.json'
     config.write_text(json.dumps({'pool_name': 'vmpayload', 'pool_path': str(directory)}))
@@ -71,7 +79,7 @@ def remaining(directory):
 
 
 def everything_but(*deleted):
-    return sorted({ISO, IMG, PERMANENT, OTHER_DOMAIN_ONCE, UNUSED_ONCE, 'unrelated.qcow2'} - set(deleted))
+    return sorted(set(ALL_FILES) - set(deleted))
 
 
 def test_release_deletes_the_run_once_images_the_domain_used(pool):
@@ -202,3 +210,99 @@ def test_exits_0_with_stdin_and_stderr_closed(pool):
                                preexec_fn=lambda: (os.close(0), os.close(2)), check=False)
     assert completed.returncode == 0 and completed.stdout == b''
     assert remaining(directory) == everything_but()
+
+
+# -- permanent images: given back to the hook's own user, as libvirt created them -------------------------------
+
+# A user and group that are not the hook's: the QEMU user libvirt left the image to.
+QEMU_IDS = (64055, 64055)
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason='handing files to another user needs root')
+
+
+def attributes(path):
+    info = os.lstat(path)
+    return info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)
+
+
+def as_qemu_left_them(directory, mode=0o600):
+    """Every file in the pool as libvirt leaves the disks of a stopped domain: owned by the QEMU user."""
+    for name in ALL_FILES:
+        os.chown(directory / name, *QEMU_IDS)
+        os.chmod(directory / name, mode)
+
+
+@needs_root
+@pytest.mark.parametrize('mode', [0o600, 0o644, 0o4755], ids=oct)
+def test_release_gives_the_permanent_images_back(pool, mode):
+    directory, config = pool
+    as_qemu_left_them(directory, mode)
+    xml = domain_xml(disks=[volume_disk(PERMANENT), ('file', {'file': str(directory / PERMANENT_IMG)}),
+                            volume_disk(ISO)])
+    completed = run_hook(config, ['vm1', 'release', 'end', '-'], xml)
+    assert (completed.returncode, completed.stdout, completed.stderr) == (0, b'', b'')
+    assert remaining(directory) == everything_but(ISO)
+    assert attributes(directory / PERMANENT) == (os.geteuid(), os.getegid(), 0o600)
+    assert attributes(directory / PERMANENT_IMG) == (os.geteuid(), os.getegid(), 0o600)
+    for name in everything_but(ISO, PERMANENT, PERMANENT_IMG):
+        assert attributes(directory / name) == QEMU_IDS + (mode,), name
+
+
+def test_a_permanent_image_already_given_back_is_not_written(pool):
+    directory, config = pool
+    os.chmod(directory / PERMANENT, 0o600)
+    before = os.lstat(directory / PERMANENT).st_ctime_ns
+    completed = run_hook(config, ['vm1', 'release', 'end', '-'], domain_xml(record_volume=PERMANENT))
+    assert (completed.returncode, completed.stdout, completed.stderr) == (0, b'', b'')
+    assert os.lstat(directory / PERMANENT).st_ctime_ns == before
+
+
+@needs_root
+@pytest.mark.parametrize('xml, why', [
+    (domain_xml(disks=[volume_disk(OTHER_DOMAIN_PERMANENT), volume_disk('unrelated.qcow2')]),
+     'not this domain\'s images'),
+    (domain_xml(uuid=OTHER_UUID, disks=[volume_disk(PERMANENT)]), 'an image of another domain'),
+    (domain_xml(disks=[volume_disk(PERMANENT, pool='elsewhere')], record_volume=PERMANENT_IMG, record_pool='elsewhere'),
+     'another pool'),
+    (domain_xml(disks=[('file', {'file': '/var/lib/libvirt/images/' + PERMANENT})]), 'a file outside the pool'),
+    (domain_xml(disks=[volume_disk('../pool/' + PERMANENT), volume_disk(PERMANENT + '/..'),
+                       volume_disk(PERMANENT.upper()), volume_disk(PERMANENT[:-4] + '0.iso')]),
+     'names that only resemble ours'),
+])
+def test_release_gives_back_nothing_else(pool, xml, why):
+    directory, config = pool
+    as_qemu_left_them(directory)
+    completed = run_hook(config, ['vm1', 'release', 'end', '-'], xml)
+    assert completed.returncode == 0 and completed.stdout == b'', why
+    assert remaining(directory) == everything_but(), why
+    assert all(attributes(directory / name) == QEMU_IDS + (0o600,) for name in ALL_FILES), why
+
+
+@needs_root
+@pytest.mark.parametrize('operation', ['prepare', 'start', 'started', 'stopped', 'migrate', 'restore', 'reconnect'])
+def test_other_operations_give_back_nothing(pool, operation):
+    directory, config = pool
+    as_qemu_left_them(directory)
+    completed = run_hook(config, ['vm1', operation, 'begin', '-'], domain_xml(disks=[volume_disk(PERMANENT)]))
+    assert (completed.returncode, completed.stdout, completed.stderr) == (0, b'', b'')
+    assert attributes(directory / PERMANENT) == QEMU_IDS + (0o600,)
+
+
+@needs_root
+def test_a_permanent_name_that_is_not_a_regular_file_is_left_and_reported(pool, tmp_path):
+    """A symlink with a permanent image's name: neither it nor what it points at changes hands."""
+    directory, config = pool
+    target = tmp_path / 'precious'
+    target.write_bytes(b'keep me')
+    os.chown(target, *QEMU_IDS)
+    os.chmod(target, 0o644)
+    (directory / PERMANENT).unlink()
+    (directory / PERMANENT).symlink_to(target)
+    (directory / PERMANENT_IMG).unlink()
+    (directory / PERMANENT_IMG).mkdir()
+    os.chown(directory / PERMANENT_IMG, *QEMU_IDS)
+    completed = run_hook(config, ['vm1', 'release', 'end', '-'],
+                         domain_xml(disks=[volume_disk(PERMANENT)], record_volume=PERMANENT_IMG))
+    assert completed.returncode == 0 and completed.stdout == b''
+    assert completed.stderr.count(b'not a regular file') == 2
+    assert attributes(target) == QEMU_IDS + (0o644,)
+    assert os.lstat(directory / PERMANENT_IMG).st_uid == QEMU_IDS[0]
