@@ -14,6 +14,12 @@ description:
     It builds the image, uploads it as a volume into a storage pool through libvirt's stream API, attaches it,
     and records what it attached in the domain's C(<metadata>). The namespace is C(urn:x-vmpayload:payload:1) and
     the record holds the digest, device, label, file names and sizes, and the volume.
+  - On libvirt every digest in the record and in the volume name is keyed (HMAC-SHA256) with the host's payload
+    digest key, a libvirt secret with usage C(/vmpayload.core/payload-digest-key) that the first change creates.
+    Read-only libvirt clients (monitoring agents) see the record and the volumes but cannot read the key, so they
+    cannot test a guess of a password in the payload. Hosts that should agree (live migration) can be given the same
+    key value with C(virsh secret-set-value). To audit, use M(vmpayload.core.vm_payload_info) with its C(expected)
+    option.
   - Idempotent by payload digest. When the digest is unchanged and the drive still holds the payload's volume,
     nothing is uploaded. A different payload gets a new volume, the drive is switched to it, and the old volume
     is deleted once no definition of the domain uses it.
@@ -134,10 +140,19 @@ availability:
   type: str
   sample: permanent
 digest:
-  description: The payload digest, as payload_image returns it.
+  description:
+    - The payload digest as the VM's record keeps it. On libvirt an HMAC-SHA256 of the canonical digest under the
+      host's payload digest key (RV(digest_key)), which read-only libvirt clients cannot read, so that the record and
+      the volume name let nobody test a guess of the content. On oVirt the canonical digest, as payload_image and the
+      P(vmpayload.core.payload_digest#filter) filter give it.
   returned: when O(state=present)
   type: str
   sample: 2e9e49663987d14f360fd4c88f7946f2173a0e337a54f339fda1c611d9c8dd7d
+digest_key:
+  description: libvirt. The id of the host key the digests are keyed with (not the key itself).
+  returned: when O(state=present), on libvirt
+  type: str
+  sample: 5f0c2a7e9b14d3c8
 device:
   description: The payload's device.
   returned: when O(state=present)
@@ -149,11 +164,11 @@ label:
   type: str
   sample: cidata
 files:
-  description: The payload's files (name, size, sha256); never content.
+  description: The payload's files (name, size, digest); never content.
   returned: when O(state=present)
   type: list
   elements: dict
-  sample: [{"name": "meta-data", "size": 18, "sha256": "c35a90d0056983ce685d60e87f65c894ebd6eb66d95aa4badce6bc22d504d4bb"}]
+  sample: [{"name": "meta-data", "size": 18, "digest": "c35a90d0056983ce685d60e87f65c894ebd6eb66d95aa4badce6bc22d504d4bb"}]
   contains:
     name:
       description: The NFC-normalised path in the image.
@@ -163,8 +178,8 @@ files:
       description: The content's size in bytes.
       type: int
       sample: 18
-    sha256:
-      description: The sha256 of the content.
+    digest:
+      description: The file's digest as the record keeps it; on libvirt keyed as RV(digest) is, on oVirt the content's sha256.
       type: str
       sample: c35a90d0056983ce685d60e87f65c894ebd6eb66d95aa4badce6bc22d504d4bb
 volume:

@@ -17,6 +17,9 @@ description:
     (libvirt), or from the engine (oVirt).
   - On oVirt the engine shows payloads only to users that hold an administrator role. For any other user the module
     reports V(unknown) with RV(msg) saying why, never a false V(none).
+  - On libvirt the digests are keyed with the host's payload digest key (see M(vmpayload.core.vm_payload)), so a digest
+    computed elsewhere cannot be compared with them. To audit a VM, give the payload it should have as O(expected):
+    the module compares it under the host's key and reports RV(matches_expected).
 author:
   - vmpayload.core contributors (@vmpayload)
 extends_documentation_fragment:
@@ -31,6 +34,49 @@ options:
         registered variable still holds it.
     type: bool
     default: false
+  expected:
+    description:
+      - The payload the VM should have, as M(vmpayload.core.vm_payload) takes it. The module reports whether the VM
+        carries it (RV(matches_expected)) and its digest under the platform's key (RV(expected_digest)), never its
+        content.
+      - It is validated as M(vmpayload.core.vm_payload) validates a payload, before anything is connected to; an error
+        names the option under C(expected).
+    type: dict
+    suboptions:
+      device:
+        description: The payload's device.
+        type: str
+        choices: [cdrom, floppy]
+        default: cdrom
+      label:
+        description: The volume label.
+        type: str
+      preset:
+        description: The preset the payload was sent with (it sets the label).
+        type: str
+        choices: [nocloud, configdrive, sysprep]
+      files:
+        description: The files, each with O(expected.files[].name) and one of the content options.
+        type: list
+        elements: dict
+        required: true
+        suboptions:
+          name:
+            description: The path of the file in the image.
+            type: str
+            required: true
+          content:
+            description: The content as text. Not logged.
+            type: str
+          content_b64:
+            description: The content as base64. Not logged.
+            type: str
+          src:
+            description: A file on the host where the module runs.
+            type: path
+      max_content_size:
+        description: The largest content, in bytes, a single file may have.
+        type: int
 attributes:
   check_mode:
     support: full
@@ -53,6 +99,16 @@ EXAMPLES = r"""
     include_content: true
   register: seed
 
+- name: Check that a VM carries the payload the inventory says it should
+  vmpayload.core.vm_payload_info:
+    name: "{{ inventory_hostname }}"
+    expected:
+      preset: nocloud
+      files: "{{ {'meta-data': meta_data, 'user-data': user_data} | vmpayload.core.payload_files }}"
+  delegate_to: "{{ hypervisor }}"
+  register: audit
+  failed_when: not audit.matches_expected
+
 - name: Read an oVirt VM's payload, found by its id
   vmpayload.core.vm_payload_info:
     auth: "{{ ovirt_auth }}"
@@ -67,10 +123,29 @@ availability:
   type: str
   sample: permanent
 digest:
-  description: The recorded payload digest.
+  description:
+    - The recorded payload digest. On libvirt an HMAC-SHA256 under the host's payload digest key (RV(digest_key)); on
+      oVirt the canonical sha256 digest, as the P(vmpayload.core.payload_digest#filter) filter gives it.
   returned: when there is a payload
   type: str
   sample: 2e9e49663987d14f360fd4c88f7946f2173a0e337a54f339fda1c611d9c8dd7d
+digest_key:
+  description:
+    - libvirt. The id of the host key the record's digests are keyed with (not the key). Absent from records of
+      releases before keyed digests; a record under another host's key does not match a payload here.
+  returned: when the record names one, on libvirt
+  type: str
+  sample: 5f0c2a7e9b14d3c8
+expected_digest:
+  description: The digest O(expected) has under the platform's key, as RV(digest) would show it.
+  returned: when O(expected) is given
+  type: str
+  sample: 2e9e49663987d14f360fd4c88f7946f2173a0e337a54f339fda1c611d9c8dd7d
+matches_expected:
+  description: Whether the VM carries O(expected) (permanent or run-once), with the same device and label.
+  returned: when O(expected) is given
+  type: bool
+  sample: true
 device:
   description: The payload's device.
   returned: when there is a payload
@@ -110,8 +185,11 @@ files:
     size:
       description: Size in bytes.
       type: int
+    digest:
+      description: The file's digest as the record keeps it (keyed on libvirt, as RV(digest) is).
+      type: str
     sha256:
-      description: The content's sha256.
+      description: The content's sha256, with O(include_content=true) (the content is in the result then).
       type: str
     content:
       description: The content as text, with O(include_content=true), when it is UTF-8.
@@ -126,6 +204,7 @@ from ansible_collections.vmpayload.core.plugins.module_utils._payload.ansible_mo
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.argspec import (
     LIBVIRT_ARGSPEC,
     OVIRT_ARGSPEC,
+    PAYLOAD_ARGSPEC,
     PLATFORM_EXCLUSIVE,
     VM_ARGSPEC,
     VM_ONE_OF,
@@ -133,7 +212,8 @@ from ansible_collections.vmpayload.core.plugins.module_utils._payload.argspec im
 
 
 def main():
-    argument_spec = dict(VM_ARGSPEC, **LIBVIRT_ARGSPEC, **OVIRT_ARGSPEC, include_content=dict(type='bool', default=False))
+    argument_spec = dict(VM_ARGSPEC, **LIBVIRT_ARGSPEC, **OVIRT_ARGSPEC, include_content=dict(type='bool', default=False),
+                         expected=dict(type='dict', options=PAYLOAD_ARGSPEC))
     module = PayloadModule(argument_spec=argument_spec, supports_check_mode=True, required_one_of=VM_ONE_OF,
                            mutually_exclusive=VM_ONE_OF + PLATFORM_EXCLUSIVE)
     module.run(vm_payload_info)

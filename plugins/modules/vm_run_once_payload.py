@@ -90,10 +90,19 @@ availability:
   type: str
   sample: run-once
 digest:
-  description: The payload digest.
+  description:
+    - The payload digest as the VM's record keeps it. On libvirt an HMAC-SHA256 of the canonical digest under the
+      host's payload digest key (RV(digest_key)), which read-only libvirt clients cannot read, so that the record and
+      the volume name let nobody test a guess of the content. On oVirt the canonical digest, as payload_image and the
+      P(vmpayload.core.payload_digest#filter) filter give it.
   returned: success
   type: str
   sample: 2e9e49663987d14f360fd4c88f7946f2173a0e337a54f339fda1c611d9c8dd7d
+digest_key:
+  description: libvirt. The id of the host key the digests are keyed with (not the key itself).
+  returned: success, on libvirt
+  type: str
+  sample: 5f0c2a7e9b14d3c8
 device:
   description: The payload's device.
   returned: success
@@ -105,11 +114,11 @@ label:
   type: str
   sample: OEMDRV
 files:
-  description: The payload's files (name, size, sha256); never content.
+  description: The payload's files (name, size, digest); never content.
   returned: success
   type: list
   elements: dict
-  sample: [{"name": "ks.cfg", "size": 812, "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}]
+  sample: [{"name": "ks.cfg", "size": 812, "digest": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}]
   contains:
     name:
       description: The NFC-normalised path in the image.
@@ -119,8 +128,8 @@ files:
       description: The content's size in bytes.
       type: int
       sample: 812
-    sha256:
-      description: The sha256 of the content.
+    digest:
+      description: The file's digest as the record keeps it; on libvirt keyed as RV(digest) is, on oVirt the content's sha256.
       type: str
       sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 volume:

@@ -182,9 +182,9 @@ def _rendered_seed(vm_name, instance_id=None):
 
 
 def _diff_line(name, content):
-    """A file's line in the modules' diff: name, size in bytes, digest."""
+    """A file's line in the modules' diff: name, size in bytes, digest (on oVirt the plain sha256)."""
     data = content.encode('utf-8')
-    return '%s  %d  sha256:%s' % (name, len(data), hashlib.sha256(data).hexdigest())
+    return '%s  %d  digest:%s' % (name, len(data), hashlib.sha256(data).hexdigest())
 
 
 def _puts(requests):

@@ -14,21 +14,22 @@ from __future__ import annotations
 from ansible_collections.vmpayload.core.plugins.module_utils._backends.factory import backend_class
 from ansible_collections.vmpayload.core.plugins.module_utils._image.image_file import listing_text
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.argspec import payload_params
-from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import BackendError
-from ansible_collections.vmpayload.core.plugins.module_utils._payload.model import parse_payload
+from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import BackendError, PayloadValidationError
+from ansible_collections.vmpayload.core.plugins.module_utils._payload.model import parse_payload, staged_payload
 
 CONTENT_AVAILABILITIES = ('permanent', 'run-once')
 
 
-def payload_summary(payload):
-    summary = payload.summary()
-    return {key: summary[key] for key in ('digest', 'device', 'label', 'files')}
+def payload_summary(described):
+    """Result keys for a payload as the backend records it."""
+    summary = described.summary()
+    return {key: summary[key] for key in ('digest', 'device', 'label', 'files', 'digest_key') if key in summary}
 
 
-def payload_diff(record, payload):
+def payload_diff(record, described):
     """Before and after as listings of names, sizes and digests; never content."""
     before = record.listing() if record.availability in CONTENT_AVAILABILITIES else None
-    after = payload.summary() if payload is not None else None
+    after = described.listing() if described is not None else None
     return dict(before=listing_text(before) if before else '', after=listing_text(after) if after else '')
 
 
@@ -48,11 +49,12 @@ def _refuse_if_blocked(backend, vm):
 def ensure_permanent(backend, vm, payload, check_mode):
     """Make ``payload`` what the VM keeps."""
     record = _known(backend.read_record(vm))
+    described = backend.describe(payload)
     placement = backend.place(vm, payload, record)
     running = backend.is_running(vm)
-    in_place = record.holds(payload, 'permanent') and placement.in_place
+    in_place = record.holds(described, 'permanent') and placement.in_place
     result = dict(changed=not in_place, availability='permanent', restart_required=False,
-                  **payload_summary(payload))
+                  **payload_summary(described))
     result.update(placement.reported)
     if in_place:
         result['restart_required'] = running and not placement.live
@@ -60,7 +62,7 @@ def ensure_permanent(backend, vm, payload, check_mode):
             result.update(backend.tidy(vm))
         return result
     _refuse_if_blocked(backend, vm)
-    result['diff'] = payload_diff(record, payload)
+    result['diff'] = payload_diff(record, described)
     if check_mode:
         result['restart_required'] = running and placement.needs_restart
         return result
@@ -86,16 +88,17 @@ def ensure_absent(backend, vm, check_mode):
 
 def start_once(backend, vm, payload, restart, wait, timeout, check_mode):
     """Start the VM once with ``payload``; what it keeps stays as it was."""
+    described = backend.describe(payload)
     if backend.is_running(vm):
         live = _known(backend.read_record(vm, live=True))
-        if live.holds(payload, 'run-once'):
-            return dict(changed=False, availability='run-once', **dict(live.reported, **payload_summary(payload)))
+        if live.holds(described, 'run-once'):
+            return dict(changed=False, availability='run-once', **dict(live.reported, **payload_summary(described)))
         if not restart:
             raise BackendError('VM %s is running without this run-once payload; set restart: true to stop it and '
                                'start it again with the payload' % vm.name)
     placement = backend.place(vm, payload, None, once=True)
     result = dict(changed=True, availability='run-once', restart_required=False,
-                  diff=payload_diff(_known(backend.read_record(vm)), payload), **payload_summary(payload))
+                  diff=payload_diff(_known(backend.read_record(vm)), described), **payload_summary(described))
     result.update(placement.reported)
     if check_mode:
         return result
@@ -105,10 +108,18 @@ def start_once(backend, vm, payload, restart, wait, timeout, check_mode):
     return result
 
 
-def read_back(backend, vm, include_content):
-    """What the VM runs with, or would boot with if started now; content only when asked."""
+def read_back(backend, vm, include_content, expected=None):
+    """What the VM runs with, or would boot with if started now; content only when asked.
+
+    With ``expected`` (a payload), also whether the VM carries it: compared with the VM's record
+    under the platform's own digests, so that an audit needs no key of its own.
+    """
     record = backend.read_record(vm, live=True)
     result = dict(changed=False, **record.summary())
+    if expected is not None:
+        described = backend.describe(expected)
+        result['expected_digest'] = described.digest
+        result['matches_expected'] = any(record.holds(described, availability) for availability in CONTENT_AVAILABILITIES)
     if include_content and record.availability in CONTENT_AVAILABILITIES:
         result['files'] = backend.read_contents(vm, record)
     return result
@@ -136,21 +147,33 @@ def vm_payload(module):
     params = module.params
     if params['state'] == 'absent':
         return _run(module, lambda backend, vm: ensure_absent(backend, vm, module.check_mode))
-    # The whole payload is validated before anything is connected to.
-    payload = parse_payload(**payload_params(params))
-    return _run(module, lambda backend, vm: ensure_permanent(backend, vm, payload, module.check_mode), payload)
+    # The whole payload is validated before anything is connected to; each src is read once, into a private copy.
+    with staged_payload(**payload_params(params)) as payload:
+        return _run(module, lambda backend, vm: ensure_permanent(backend, vm, payload, module.check_mode), payload)
 
 
 def vm_run_once_payload(module):
     params = module.params
-    payload = parse_payload(**payload_params(params))
 
     def decide(backend, vm):
         return start_once(backend, vm, payload, params['restart'], params['wait'], params['timeout'],
                           module.check_mode)
 
-    return _run(module, decide, payload, run_once=True)
+    with staged_payload(**payload_params(params)) as payload:
+        return _run(module, decide, payload, run_once=True)
+
+
+def _expected_payload(params):
+    """The ``expected`` payload of vm_payload_info, its errors named under ``expected``."""
+    try:
+        return parse_payload(**payload_params(params))
+    except PayloadValidationError as exc:
+        raise PayloadValidationError('expected: %s' % exc, option='expected.%s' % exc.option if exc.option else 'expected',
+                                     file=exc.file) from None
 
 
 def vm_payload_info(module):
-    return _run(module, lambda backend, vm: read_back(backend, vm, module.params['include_content']))
+    params = module.params
+    # The expected payload is validated before anything is connected to, as the modules that send one do.
+    expected = _expected_payload(params['expected']) if params['expected'] else None
+    return _run(module, lambda backend, vm: read_back(backend, vm, params['include_content'], expected))

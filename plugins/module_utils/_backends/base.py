@@ -54,10 +54,13 @@ class PayloadRecord:
     reported: dict = field(default_factory=dict)
     placement: dict = field(default_factory=dict)
     reason: str | None = None
+    key_id: str | None = None
 
     def summary(self):
         result = {'availability': self.availability, 'digest': self.digest, 'device': self.device,
                   'label': self.label, 'files': [dict(f) for f in self.files]}
+        if self.key_id:
+            result['digest_key'] = self.key_id
         result.update(self.reported)
         if self.reason:
             result['msg'] = self.reason
@@ -67,9 +70,9 @@ class PayloadRecord:
         """The same shape as an image listing, for diffs."""
         return {'device': self.device or '', 'label': self.label, 'files': self.files}
 
-    def holds(self, payload, availability):
-        """Whether this record says the VM carries ``payload`` with ``availability``."""
-        return self.availability == availability and self.digest == payload.digest
+    def holds(self, described, availability):
+        """Whether this record says the VM carries the payload ``described`` (as the backend records it)."""
+        return self.availability == availability and self.digest is not None and self.digest == described.digest
 
     @classmethod
     def none(cls):
@@ -78,6 +81,12 @@ class PayloadRecord:
     @classmethod
     def unknown(cls, reason):
         return cls(availability='unknown', reason=reason)
+
+
+def described(payload):
+    """A payload as a record with its canonical sha256 digests."""
+    return PayloadRecord(availability=None, digest=payload.digest, device=payload.device, label=payload.label,
+                         files=[{'name': f.name, 'size': f.size, 'digest': f.sha256} for f in payload.files])
 
 
 @dataclass
@@ -217,6 +226,14 @@ class PayloadBackend(abc.ABC):
     @abc.abstractmethod
     def wait_running(self, vm, timeout):
         """Return once the VM runs; raise BackendError after ``timeout`` seconds."""
+
+    def describe(self, payload):
+        """``payload`` as this platform records it (a :class:`PayloadRecord` without availability); never content.
+
+        The decision layer compares it with the VM's record, and reports and diffs it. By default the
+        digests are the canonical sha256 ones; a platform whose records others can read keys them.
+        """
+        return described(payload)
 
     def change_refusal(self, vm):
         """Why the platform cannot change what the VM keeps right now, or None.

@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import traceback
+import uuid
 from xml.etree import ElementTree
 
 from ansible_collections.vmpayload.core.plugins.module_utils._backends import libvirt_xml as xml
@@ -30,6 +31,7 @@ from ansible_collections.vmpayload.core.plugins.module_utils._backends.base impo
     Placement,
     Vm,
 )
+from ansible_collections.vmpayload.core.plugins.module_utils._backends.keyed_digest import KEY_BYTES, DigestKey
 from ansible_collections.vmpayload.core.plugins.module_utils._backends.waits import WaitTimeout, retry, wait_until
 from ansible_collections.vmpayload.core.plugins.module_utils._image.base import build_epoch, writer_for
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import (
@@ -54,6 +56,16 @@ RACE_ATTEMPTS = 3
 SHUTOFF_STATES = (5, 0)  # VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_NOSTATE
 STOP_POLL = 1.0
 START_POLL = 0.5
+# The host's payload digest key (keyed_digest.py says why there is one) is a libvirt secret: read-only
+# connections cannot read a secret's value. It is found by its usage, which libvirt lets one secret
+# hold only, so concurrent first runs (forks staging payloads for many VMs) agree on one key.
+DIGEST_KEY_USAGE = '/vmpayload.core/payload-digest-key'
+DIGEST_KEY_XML = ("<secret ephemeral='no' private='no'><uuid>%s</uuid><description>vmpayload.core payload digest "
+                  "key: keys the digests in payload records, so that read-only clients cannot test guesses of "
+                  "their content</description><usage type='volume'><volume>%s</volume></usage></secret>")
+# How long a run waits for the value of a key another run has just defined.
+KEY_WAIT = 10
+KEY_POLL = 0.2
 
 
 def _translate_libvirt_errors(method):
@@ -95,6 +107,7 @@ class LibvirtBackend(PayloadBackend):
         self.pool_name = pool or DEFAULT_POOL
         self.drive = drive
         self.target = target
+        self._key = None
         try:
             self.conn = libvirt.open(uri)
         except libvirt.libvirtError as exc:
@@ -148,6 +161,69 @@ class LibvirtBackend(PayloadBackend):
         except libvirt.libvirtError as exc:
             if not _pool_busy(exc):
                 raise
+
+    # -- the host's digest key -------------------------------------------------------------
+
+    def _key_secret(self):
+        try:
+            return self.conn.secretLookupByUsage(libvirt.VIR_SECRET_USAGE_TYPE_VOLUME, DIGEST_KEY_USAGE)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_SECRET:
+                return None
+            raise
+
+    def _key_value(self, secret):
+        """The key's bytes; None while the run that defined it has not set them yet."""
+        try:
+            return wait_until(lambda: self._secret_value(secret), KEY_WAIT, KEY_POLL, 'the payload digest key')
+        except WaitTimeout:
+            return None
+
+    def _secret_value(self, secret):
+        try:
+            return secret.value(0)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_SECRET:
+                return None
+            if exc.get_error_code() == libvirt.VIR_ERR_OPERATION_DENIED:
+                reason = exc.get_error_message()
+                raise BackendError('the payload digest key (libvirt secret %s) cannot be read at %s: %s. Payload '
+                                   'digests are keyed so that read-only clients cannot test guesses of the content; '
+                                   'use a read-write connection' % (secret.UUIDString(), self.uri, reason))
+            raise
+
+    def _digest_key(self):
+        """The host's key, or a fresh one that :meth:`_keep_key` stores before anything is written with it."""
+        if self._key is None:
+            secret = self._key_secret()
+            value = self._key_value(secret) if secret is not None else None
+            self._key = DigestKey(value, stored=True) if value else DigestKey(os.urandom(KEY_BYTES), stored=False)
+        return self._key
+
+    def _keep_key(self):
+        """The key the host keeps, stored now if it has none; another run's, when it stored one first."""
+        key = self._digest_key()
+        if key.stored:
+            return key
+        secret, defined = self._key_secret(), False
+        if secret is None:
+            try:
+                secret, defined = self.conn.secretDefineXML(DIGEST_KEY_XML % (uuid.uuid4(), DIGEST_KEY_USAGE), 0), True
+            except libvirt.libvirtError:
+                secret = self._key_secret()
+                if secret is None:
+                    raise
+        value = None if defined else self._key_value(secret)
+        if not value:
+            # A run that defined the key died before it set its value, or this run defined it.
+            secret.setValue(key.secret, 0)
+            value = self._secret_value(secret)
+        self._key = DigestKey(value, stored=True)
+        return self._key
+
+    @_translate_libvirt_errors
+    def describe(self, payload):
+        return self._digest_key().describe(payload)
 
     @staticmethod
     def _xml(domain, inactive):
@@ -277,9 +353,10 @@ class LibvirtBackend(PayloadBackend):
             listing = read_image(image, with_content=True)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+        recorded = {f['name']: f['digest'] for f in record.files}
         files = []
         for f in listing['files']:
-            entry = {'name': f['name'], 'size': f['size'], 'sha256': f['sha256']}
+            entry = {'name': f['name'], 'size': f['size'], 'digest': recorded.get(f['name']), 'sha256': f['sha256']}
             try:
                 entry['content'] = f['content'].decode('utf-8')
             except UnicodeDecodeError:
@@ -296,7 +373,7 @@ class LibvirtBackend(PayloadBackend):
         drive, target = ('dedicated', None) if once else (self.drive, self.target)
         bus, slot = xml.choose_slot(persistent, payload.device, drive, target, self.pool_name)
         pool = self._pool()
-        volume_name = xml.volume_name(vm.id, payload.digest, payload.device, once=once)
+        volume_name = xml.volume_name(vm.id, self.describe(payload).digest, payload.device, once=once)
         placement = Placement(reported={'volume': volume_name},
                               location=dict(pool=pool, bus=bus, slot=slot, drive=drive, volume=volume_name))
         if once:
@@ -319,9 +396,10 @@ class LibvirtBackend(PayloadBackend):
     def attach(self, vm, payload, placement):
         domain = vm.handle
         where = placement.location
-        pool, volume_name, slot = where['pool'], where['volume'], where['slot']
+        pool, slot = where['pool'], where['slot']
+        described, volume_name = self._staged_as(vm, payload, once=False)
         disk = xml.disk_xml(payload.device, where['bus'], slot, self.pool_name, volume_name)
-        record = xml.payload_record(payload, 'permanent', self.pool_name, volume_name, where['drive'], slot)
+        record = xml.payload_record(described, 'permanent', self.pool_name, volume_name, where['drive'], slot)
         running = self.is_running(vm)
         removed = []
         live_changed = []
@@ -351,8 +429,23 @@ class LibvirtBackend(PayloadBackend):
             return self._volume_exists(pool, volume_name) or volume_name not in self._referenced_volumes(domain)
 
         stage()
-        return dict(restart_required=running and not live_changed[-1],
+        return dict(self._staged_summary(record), restart_required=running and not live_changed[-1],
                     removed_volumes=sorted(set(removed) - {volume_name}))
+
+    def _staged_as(self, vm, payload, once):
+        """The payload described under the key the host keeps, and its volume's name.
+
+        Stored before the first write made with it; when a concurrent first run stored another key
+        first, that one is used, and the volume name follows it.
+        """
+        described = self._keep_key().describe(payload)
+        return described, xml.volume_name(vm.id, described.digest, payload.device, once=once)
+
+    @staticmethod
+    def _staged_summary(record):
+        """The result keys that follow from the stored key (the same as decided, unless another key won)."""
+        summary = record.summary()
+        return {key: summary[key] for key in ('digest', 'files', 'digest_key', 'volume')}
 
     def _define(self, persistent, disk, record):
         """Write the drive and the record into the persistent definition in one step.
@@ -417,14 +510,15 @@ class LibvirtBackend(PayloadBackend):
     def start_once(self, vm, payload, placement, timeout):
         domain = vm.handle
         where = placement.location
-        disk = xml.disk_xml(payload.device, where['bus'], where['slot'], self.pool_name, where['volume'])
-        record = xml.payload_record(payload, 'run-once', self.pool_name, where['volume'], 'dedicated', where['slot'])
+        described, volume_name = self._staged_as(vm, payload, once=True)
+        disk = xml.disk_xml(payload.device, where['bus'], where['slot'], self.pool_name, volume_name)
+        record = xml.payload_record(described, 'run-once', self.pool_name, volume_name, 'dedicated', where['slot'])
 
         # The upload comes first: a failed one (a full pool) leaves a running VM running. A
         # concurrent run's cleanup may delete the volume before the start names it: stage it again.
         @retry(RACE_ATTEMPTS, 0, retry_on=_volume_vanished)
         def stage_and_start():
-            self._upload(where['pool'], where['volume'], payload)
+            self._upload(where['pool'], volume_name, payload)
             if self.is_running(vm):
                 self._stop(vm, timeout)
             # A defined domain started from a different XML with its own UUID runs that XML and
@@ -434,10 +528,10 @@ class LibvirtBackend(PayloadBackend):
         try:
             stage_and_start()
         except libvirt.libvirtError as exc:
-            self._discard(where['pool'], where['volume'])
+            self._discard(where['pool'], volume_name)
             raise BackendError('starting %s with the run-once payload failed: %s' % (vm.name,
                                                                                      exc.get_error_message()))
-        return {}
+        return self._staged_summary(record)
 
     def _stop(self, vm, timeout):
         try:

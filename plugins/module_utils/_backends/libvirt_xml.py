@@ -36,11 +36,12 @@ TARGET_PATTERNS = {
 }
 # Run-once volume names carry this mark, so the release hook knows which volumes to delete.
 RUN_ONCE_MARK = 'once-'
-# Every name volume_name gives: <prefix><domain UUID>-[<run-once mark>]<16 hex digits of the digest>.iso|img.
+# Every name volume_name gives: <prefix><domain UUID>-[<run-once mark>]<16 hex digits of the keyed digest>.iso|img.
 PAYLOAD_VOLUME = re.compile(r'^%s(?P<uuid>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-(?:%s)?'
                             r'[0-9a-f]{16}\.(?:iso|img)$' % (re.escape(VOLUME_PREFIX), re.escape(RUN_ONCE_MARK)))
-# The record's attributes, in the order earlier releases wrote them.
-RECORD_KEYS = ('availability', 'digest', 'device', 'label')
+# The record's attributes, in the order earlier releases wrote them; ``key`` names the host key the
+# digests are keyed with (records of earlier releases have none, and plain sha256 digests).
+RECORD_KEYS = ('availability', 'digest', 'key', 'device', 'label')
 PLACEMENT_KEYS = ('pool', 'volume', 'drive', 'target')
 
 ElementTree.register_namespace(NAMESPACE_PREFIX, NAMESPACE)
@@ -51,7 +52,7 @@ def _q(tag):
 
 
 def volume_name(domain_uuid, digest, device, once=False):
-    """The volume that holds a payload of a domain: its UUID, a run-once mark, 16 hex digits of the digest."""
+    """The volume that holds a payload of a domain: its UUID, a run-once mark, 16 hex digits of the (keyed) digest."""
     extension = 'iso' if device == 'cdrom' else 'img'
     return '%s%s-%s%s.%s' % (VOLUME_PREFIX, domain_uuid, RUN_ONCE_MARK if once else '', digest[:16], extension)
 
@@ -64,13 +65,13 @@ def record_element(record, namespaced=True):
     """
     tag = _q if namespaced else (lambda name: name)
     element = ElementTree.Element(tag('payload'))
-    values = [(key, getattr(record, key)) for key in RECORD_KEYS]
+    values = [(key, record.key_id if key == 'key' else getattr(record, key)) for key in RECORD_KEYS]
     values.extend((key, record.placement.get(key)) for key in PLACEMENT_KEYS)
     for key, value in values:
         if value is not None:
             element.set(key, str(value))
     for f in record.files:
-        ElementTree.SubElement(element, tag('file'), name=f['name'], size=str(f['size']), sha256=f['sha256'])
+        ElementTree.SubElement(element, tag('file'), name=f['name'], size=str(f['size']), digest=f['digest'])
     return element
 
 
@@ -90,7 +91,7 @@ def _record_file(index, node):
         return None, '%s has no size' % where
     if not SIZE_RE.match(size):
         return None, '%s has a size that is not a whole number of bytes' % where
-    return {'name': name, 'size': int(size), 'sha256': node.get('sha256')}, None
+    return {'name': name, 'size': int(size), 'digest': node.get('digest')}, None
 
 
 def record_from_element(element):
@@ -112,13 +113,13 @@ def record_from_element(element):
         files.append(entry)
     return PayloadRecord(availability=element.get('availability', 'unknown'), digest=element.get('digest'),
                          device=element.get('device'), label=element.get('label'), files=files,
-                         reported=reported, placement=placement)
+                         reported=reported, placement=placement, key_id=element.get('key'))
 
 
-def payload_record(payload, availability, pool, volume, drive, target):
-    """The record of ``payload`` staged as ``volume`` in ``pool`` on the drive at ``target``."""
-    return PayloadRecord(availability=availability, digest=payload.digest, device=payload.device,
-                         label=payload.label, files=[f.summary() for f in payload.files],
+def payload_record(described, availability, pool, volume, drive, target):
+    """The record of a payload (``described`` under the host's key) staged as ``volume`` in ``pool`` at ``target``."""
+    return PayloadRecord(availability=availability, digest=described.digest, device=described.device,
+                         label=described.label, files=[dict(f) for f in described.files], key_id=described.key_id,
                          reported={'volume': volume},
                          placement=dict(pool=pool, volume=volume, drive=drive, target=target))
 

@@ -270,7 +270,8 @@ class OvirtBackend(PayloadBackend):
                 files = _journal_files(journal, stored[2])
             else:
                 files = _without_journal(stored[2])
-        return [dict(_file_summary(name, text), content=text) for name, text in sorted(files.items())]
+        return [dict(_file_summary(name, text), content=text, sha256=_file_summary(name, text)['digest'])
+                for name, text in sorted(files.items())]
 
     # -- changing ------------------------------------------------------------------------------
 
@@ -417,12 +418,13 @@ def _texts(payload):
 
 def _file_summary(name, text):
     data = text.encode('utf-8')
-    return {'name': name, 'size': len(data), 'sha256': hashlib.sha256(data).hexdigest()}
+    # The engine shows the content itself to whoever may read the payload: the digest is the plain sha256.
+    return {'name': name, 'size': len(data), 'digest': hashlib.sha256(data).hexdigest()}
 
 
 def _record(availability, kind, volume_id, files, reported=None):
     summaries = [_file_summary(name, text) for name, text in sorted(files.items())]
-    digest = payload_digest(kind, volume_id, [(f['name'], f['sha256']) for f in summaries])
+    digest = payload_digest(kind, volume_id, [(f['name'], f['digest']) for f in summaries])
     return PayloadRecord(availability=availability, digest=digest, device=kind, label=volume_id, files=summaries,
                          reported=dict(reported or {}))
 

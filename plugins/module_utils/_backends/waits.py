@@ -44,14 +44,15 @@ def retry(attempts, pause, retry_on=None, until=None):
 
 
 def wait_until(condition, timeout, interval, timeout_message):
-    """Poll ``condition()`` every ``interval`` seconds until it is true; WaitTimeout after ``timeout`` s.
+    """Poll ``condition()`` every ``interval`` seconds until it is true, and return what it gave; WaitTimeout after ``timeout`` s.
 
     ``timeout_message`` may be a callable, to say what was seen last.
     """
     deadline = time.monotonic() + timeout
     while True:
-        if condition():
-            return
+        found = condition()
+        if found:
+            return found
         if time.monotonic() >= deadline:
             raise WaitTimeout(timeout_message() if callable(timeout_message) else timeout_message)
         time.sleep(interval)

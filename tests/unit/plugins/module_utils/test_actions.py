@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.vmpayload.core.plugins.module_utils._backends import actions
+from ansible_collections.vmpayload.core.plugins.module_utils._backends.keyed_digest import DigestKey
 from ansible_collections.vmpayload.core.plugins.module_utils._backends.base import (
     Capabilities,
     PayloadBackend,
@@ -35,9 +36,20 @@ def make_payload(text='instance-id: web1\n', device='cdrom'):
                          device=device, preset='nocloud' if device == 'cdrom' else None)
 
 
+# The fake keys its digests, as libvirt does: the decision layer must compare and report the
+# backend's description of a payload, never the model's plain digest.
+FAKE_KEY = DigestKey(b'fake-host-key-0123456789abcdef--', stored=True)
+
+
 def record_of(wanted, availability):
-    return PayloadRecord(availability=availability, digest=wanted.digest, device=wanted.device, label=wanted.label,
-                         files=[f.summary() for f in wanted.files], reported={'volume': 'vol-%s' % wanted.digest[:4]})
+    described = FAKE_KEY.describe(wanted)
+    return PayloadRecord(availability=availability, digest=described.digest, device=wanted.device, label=wanted.label,
+                         files=described.files, key_id=described.key_id,
+                         reported={'volume': 'vol-%s' % described.digest[:4]})
+
+
+def keyed(wanted):
+    return FAKE_KEY.describe(wanted).digest
 
 
 class FakeBackend(PayloadBackend):
@@ -72,6 +84,9 @@ class FakeBackend(PayloadBackend):
 
     def is_running(self, vm):
         return self.running
+
+    def describe(self, payload):
+        return FAKE_KEY.describe(payload)
 
     def read_record(self, vm, live=False):
         # A stopped VM would boot with what it keeps, as libvirt and oVirt both say.
@@ -129,9 +144,10 @@ def test_a_new_permanent_payload_is_attached_except_in_check_mode(check_mode):
     wanted = make_payload()
     result = actions.ensure_permanent(backend, VM, wanted, check_mode)
     assert result['changed'] is True
-    assert (result['availability'], result['digest'], result['volume']) == ('permanent', wanted.digest, 'v1')
+    assert (result['availability'], result['digest'], result['volume']) == ('permanent', keyed(wanted), 'v1')
+    assert result['digest_key'] == FAKE_KEY.id and wanted.digest not in repr(result)
     assert result['diff']['before'] == ''
-    assert 'meta-data  18  sha256:' in result['diff']['after']
+    assert 'meta-data  18  digest:%s' % FAKE_KEY.describe(wanted).files[0]['digest'] in result['diff']['after']
     assert changing(backend) == ([] if check_mode else ['attach'])
 
 
@@ -160,9 +176,10 @@ def test_a_different_payload_is_a_change_with_a_diff_of_names_sizes_and_digests(
     backend = FakeBackend(record=record_of(old, 'permanent'), placement=Placement(in_place=True))
     result = actions.ensure_permanent(backend, VM, new, True)
     assert result['changed'] is True
-    assert 'meta-data  17  sha256:%s' % old.files[0].sha256 in result['diff']['before']
-    assert 'meta-data  21  sha256:%s' % new.files[0].sha256 in result['diff']['after']
+    assert 'meta-data  17  digest:%s' % FAKE_KEY.describe(old).files[0]['digest'] in result['diff']['before']
+    assert 'meta-data  21  digest:%s' % FAKE_KEY.describe(new).files[0]['digest'] in result['diff']['after']
     assert 'instance-id' not in repr(result)
+    assert not any(f.sha256 in repr(result) for f in old.files + new.files)
 
 
 @pytest.mark.parametrize('running, live, needs_restart, check_mode, expected', [
@@ -191,8 +208,8 @@ def test_absent_detaches_a_permanent_payload(check_mode):
     backend = FakeBackend(record=record_of(wanted, 'permanent'))
     result = actions.ensure_absent(backend, VM, check_mode)
     assert (result['changed'], result['availability']) == (True, 'none')
-    assert result['diff']['after'] == '' and wanted.digest[:8] not in result['diff']['before']
-    assert 'meta-data  18  sha256:' in result['diff']['before']
+    assert result['diff']['after'] == '' and keyed(wanted)[:8] not in result['diff']['before']
+    assert 'meta-data  18  digest:' in result['diff']['before']
     assert changing(backend) == ([] if check_mode else ['detach'])
 
 
@@ -220,7 +237,7 @@ def test_run_once_on_a_vm_running_with_it_changes_nothing():
     wanted = make_payload()
     backend = FakeBackend(running=True, live=record_of(wanted, 'run-once'))
     result = actions.start_once(backend, VM, wanted, True, True, 30, False)
-    assert (result['changed'], result['volume']) == (False, 'vol-%s' % wanted.digest[:4])
+    assert (result['changed'], result['volume']) == (False, 'vol-%s' % keyed(wanted)[:4])
     assert changing(backend) == [] and 'place(once)' not in backend.calls
 
 
@@ -244,8 +261,22 @@ def test_read_back_gives_content_only_when_asked():
     wanted = make_payload()
     backend = FakeBackend(record=record_of(wanted, 'permanent'))
     plain = actions.read_back(backend, VM, include_content=False)
-    assert plain['digest'] == wanted.digest and 'secret' not in repr(plain)
+    assert plain['digest'] == keyed(wanted) and 'secret' not in repr(plain)
     assert actions.read_back(backend, VM, include_content=True)['files'][0]['content'] == 'secret'
+
+
+@pytest.mark.parametrize('recorded, availability, expected', [
+    ('instance-id: web1\n', 'permanent', True),
+    ('instance-id: web1\n', 'run-once', True),
+    ('instance-id: other\n', 'permanent', False),
+    (None, 'none', False),
+])
+def test_read_back_compares_with_the_expected_payload_under_the_backends_digests(recorded, availability, expected):
+    record = record_of(make_payload(recorded), availability) if recorded else PayloadRecord.none()
+    backend = FakeBackend(record=record, live=record, running=availability == 'run-once')
+    result = actions.read_back(backend, VM, include_content=False, expected=make_payload())
+    assert (result['matches_expected'], result['expected_digest']) == (expected, keyed(make_payload()))
+    assert changing(backend) == []
 
 
 def test_read_back_of_a_running_vm_reads_what_it_runs_with():

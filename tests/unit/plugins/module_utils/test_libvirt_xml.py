@@ -11,11 +11,13 @@ from xml.etree import ElementTree
 import pytest
 
 from ansible_collections.vmpayload.core.plugins.module_utils._backends import libvirt_xml as xml
+from ansible_collections.vmpayload.core.plugins.module_utils._backends.keyed_digest import DigestKey
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import PayloadValidationError
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.model import parse_payload
 
 UUID = '3c5e9a04-5b8e-4f7e-9d1e-2f0c6b1a7e55'
 DIGEST = '2e9e49663987d14f360fd4c88f7946f2173a0e337a54f339fda1c611d9c8dd7d'
+KEY = DigestKey(bytes(range(32)), stored=True)
 
 
 def domain(machine='pc-i440fx-7.2', disks=''):
@@ -109,35 +111,58 @@ def sample_payload(device='cdrom'):
                                                          ('permanent', 'replace', 'hdc')])
 def test_record_survives_a_definition_round_trip(availability, drive, target):
     wanted = sample_payload()
-    record = xml.payload_record(wanted, availability, 'vmpayload', 'vol.iso', drive, target)
+    record = xml.payload_record(KEY.describe(wanted), availability, 'vmpayload', 'vol.iso', drive, target)
     definition = domain()
     xml.put_record(definition, record)
     text = xml.to_text(definition)
     assert "xmlns:vmpayload=\"urn:x-vmpayload:payload:1\"" in text
     back = xml.record_in_domain(ElementTree.fromstring(text))
     assert back == record
-    assert back.holds(wanted, availability)
+    assert back.holds(KEY.describe(wanted), availability)
+    assert back.key_id == KEY.id and back.summary()['digest_key'] == KEY.id
     assert back.summary()['volume'] == 'vol.iso'
 
 
 def test_record_attributes_keep_the_order_and_names_earlier_releases_wrote():
-    element = xml.record_element(xml.payload_record(sample_payload(), 'permanent', 'p', 'v', 'dedicated', 'hdd'))
-    assert list(element.attrib) == ['availability', 'digest', 'device', 'label', 'pool', 'volume', 'drive', 'target']
+    element = xml.record_element(xml.payload_record(KEY.describe(sample_payload()), 'permanent', 'p', 'v', 'dedicated', 'hdd'))
+    assert list(element.attrib) == ['availability', 'digest', 'key', 'device', 'label', 'pool', 'volume', 'drive', 'target']
     files = element.findall('{urn:x-vmpayload:payload:1}file')
     assert [f.get('name') for f in files] == ['b', 'dir/ünïcode.txt']
     assert [f.get('size') for f in files] == ['2', '1']
 
 
+def test_the_record_holds_no_plain_sha256_of_the_payload_or_its_files():
+    wanted = sample_payload()
+    text = xml.to_text(xml.record_element(xml.payload_record(KEY.describe(wanted), 'permanent', 'p', 'v', 'dedicated', 'hdd')))
+    assert wanted.digest not in text and wanted.digest[:16] not in text
+    for f in wanted.files:
+        assert f.sha256 not in text and f.sha256[:16] not in text
+    assert 'sha256' not in text
+
+
+def test_a_record_of_an_earlier_release_or_another_key_does_not_hold_the_payload():
+    wanted = sample_payload()
+    legacy = ElementTree.fromstring(
+        '<payload xmlns="urn:x-vmpayload:payload:1" availability="permanent" digest="%s" device="cdrom" label="CIDATA">'
+        '<file name="b" size="2" sha256="%s"/></payload>' % (wanted.digest, wanted.files[0].sha256))
+    record = xml.record_from_element(legacy)
+    assert record.availability == 'permanent' and record.key_id is None
+    assert not record.holds(KEY.describe(wanted), 'permanent')
+    other = DigestKey(bytes(range(1, 33)), stored=True)
+    assert not xml.record_from_element(xml.record_element(xml.payload_record(
+        other.describe(wanted), 'permanent', 'p', 'v', 'dedicated', 'hdd'))).holds(KEY.describe(wanted), 'permanent')
+
+
 def test_a_plain_record_element_is_what_set_metadata_takes():
-    element = xml.record_element(xml.payload_record(sample_payload(), 'permanent', 'p', 'v', 'dedicated', 'hdd'),
+    element = xml.record_element(xml.payload_record(KEY.describe(sample_payload()), 'permanent', 'p', 'v', 'dedicated', 'hdd'),
                                  namespaced=False)
     assert element.tag == 'payload' and element.find('file') is not None
 
 
 def test_put_record_replaces_and_removes():
     definition = domain()
-    first = xml.payload_record(sample_payload(), 'permanent', 'p', 'v1', 'dedicated', 'hdd')
-    second = xml.payload_record(sample_payload('floppy'), 'permanent', 'p', 'v2', 'dedicated', 'fda')
+    first = xml.payload_record(KEY.describe(sample_payload()), 'permanent', 'p', 'v1', 'dedicated', 'hdd')
+    second = xml.payload_record(KEY.describe(sample_payload('floppy')), 'permanent', 'p', 'v2', 'dedicated', 'fda')
     xml.put_record(definition, first)
     xml.put_record(definition, second)
     assert len(definition.findall('metadata/{urn:x-vmpayload:payload:1}payload')) == 1
@@ -165,7 +190,7 @@ def test_put_disk_replaces_in_place_or_appends():
 ])
 def test_release_drive(drive, remaining, released_source):
     definition = domain(disks=cdrom('hdc', source='/b.iso') + cdrom('hdd', source='vmpayload/v.iso'))
-    record = xml.payload_record(sample_payload(), 'permanent', 'vmpayload', 'v.iso', drive, 'hdd')
+    record = xml.payload_record(KEY.describe(sample_payload()), 'permanent', 'vmpayload', 'v.iso', drive, 'hdd')
     released = xml.release_drive(definition, record)
     assert [d.find('target').get('dev') for d in definition.findall('devices/disk')] == remaining
     assert xml.disk_source(released) == released_source
@@ -198,7 +223,7 @@ def test_is_payload_source(source, expected):
 def test_once_definition_adds_drive_and_record_and_leaves_the_persistent_one_alone():
     persistent = domain(disks=cdrom('hdc', source='/b.iso'))
     before = xml.to_text(persistent)
-    record = xml.payload_record(sample_payload(), 'run-once', 'vmpayload', 'o.iso', 'dedicated', 'hdd')
+    record = xml.payload_record(KEY.describe(sample_payload()), 'run-once', 'vmpayload', 'o.iso', 'dedicated', 'hdd')
     once = xml.once_definition(persistent, xml.disk_xml('cdrom', 'ide', 'hdd', 'vmpayload', 'o.iso'), record)
     assert xml.to_text(persistent) == before
     assert xml.disk_source(xml.find_disk(once, 'hdd')) == 'vmpayload/o.iso'

@@ -104,8 +104,8 @@ def test_check_mode_and_diff_show_names_sizes_digests_never_content(engine, caps
     vm_id = engine.add_vm('web1', payload=Payload(volume_id='cidata', files=[('user-data', SECRET)]))
     result = run(capsys, vm_payload, seed(engine), check_mode=True, diff=True)
     assert result['changed'] is True and puts(engine) == 0
-    assert 'user-data  %d  sha256:' % len(SECRET) in result['diff']['before']
-    assert 'meta-data  18  sha256:' in result['diff']['after']
+    assert 'user-data  %d  digest:' % len(SECRET) in result['diff']['before']
+    assert 'meta-data  18  digest:' in result['diff']['after']
     assert SECRET not in json.dumps(result) and '#cloud-config' not in json.dumps(result)
     assert engine.vm(vm_id).payload.files == [('user-data', SECRET)]
 
@@ -126,7 +126,7 @@ def test_absent_clears_the_payload_then_changes_nothing(engine, capsys):
     vm_id = engine.add_vm('web1', payload=Payload(volume_id='cidata', files=[('user-data', 'x')]))
     first = run(capsys, vm_payload, dict(auth=auth_of(engine), name='web1', state='absent'), diff=True)
     assert (first['changed'], first['availability']) == (True, 'none')
-    assert 'user-data  1  sha256:' in first['diff']['before'] and first['diff']['after'] == ''
+    assert 'user-data  1  digest:' in first['diff']['before'] and first['diff']['after'] == ''
     assert engine.vm(vm_id).payload is None
     bodies = [r.body for r in engine.api_requests() if r.method == 'PUT']
     assert len(bodies) == 1 and sent_payloads(bodies[0]) == []

@@ -1,0 +1,220 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmpayload.core contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Keyed digests against the real libvirtd: nothing a read-only client sees lets it test a guess.
+
+A payload holding a short password is staged; then everything a read-only connection can read
+(the domain's definitions, the pool's volumes, the secrets' definitions) is searched for the plain
+sha256 of the password and for the payload's canonical digest, whole or as the 16-digit prefix
+volume names used to carry. The audit flow (vm_payload_info with ``expected``) still tells a VM
+that has its payload from one that does not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from xml.etree import ElementTree
+
+import libvirt
+import pytest
+
+from ansible_collections.vmpayload.core.plugins.module_utils._payload.model import parse_payload
+
+ROOT = Path(__file__).resolve().parents[2]
+URI = 'qemu:///system'
+POOL = 'vmpayload'
+POOL_PATH = '/var/lib/vmpayload/pool'
+NAMESPACE = 'urn:x-vmpayload:payload:1'
+KEY_USAGE = '/vmpayload.core/payload-digest-key'
+ANSIBLE_PLAYBOOK = str(Path(sys.executable).with_name('ansible-playbook'))
+PASSWORD = 'hunter2'
+FILES = [{'name': 'password.txt', 'content': PASSWORD}, {'name': 'user-data', 'content': '#cloud-config\n'}]
+
+
+def _connect(read_only=False):
+    try:
+        return libvirt.openReadOnly(URI) if read_only else libvirt.open(URI)
+    except libvirt.libvirtError as exc:
+        pytest.fail('libvirtd must run for these tests (make test starts it): %s' % exc)
+
+
+@pytest.fixture
+def conn():
+    connection = _connect()
+    try:
+        pool = connection.storagePoolLookupByName(POOL)
+    except libvirt.libvirtError:
+        os.makedirs(POOL_PATH, exist_ok=True)
+        pool = connection.storagePoolDefineXML("<pool type='dir'><name>%s</name><target><path>%s</path></target></pool>"
+                                               % (POOL, POOL_PATH), 0)
+    if not pool.isActive():
+        pool.create(0)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def make_domain(conn):
+    """Defined, shut-off domains (no disk, no kernel: started, they sit in the firmware)."""
+    made = []
+
+    def make():
+        name = 'vmp-keyed-%s' % uuid.uuid4().hex[:8]
+        made.append(conn.defineXML(
+            "<domain type='qemu'><name>%s</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
+            "<os><type arch='x86_64' machine='pc'>hvm</type></os><features><acpi/></features>"
+            "<devices/></domain>" % name))
+        return made[-1]
+
+    yield make
+    pool = conn.storagePoolLookupByName(POOL)
+    for dom in made:
+        try:
+            if dom.isActive():
+                dom.destroy()
+        except libvirt.libvirtError:
+            pass
+        pool.refresh(0)
+        for volume in pool.listVolumes():
+            if volume.startswith('vmpayload-%s-' % dom.UUIDString()):
+                pool.storageVolLookupByName(volume).delete(0)
+        dom.undefine()
+
+
+def _play(tmp_path, tasks, name='play'):
+    """Run tasks on localhost at -vvv; each task's registered result, in order, and the output."""
+    tag = uuid.uuid4().hex[:6]
+    path, saved = tmp_path / ('%s-%s.yml' % (name, tag)), tmp_path / ('%s-%s.json' % (name, tag))
+    registered = [dict(task, register='result_%d' % index) for index, task in enumerate(tasks)]
+    names = ', '.join('result_%d' % index for index in range(len(tasks)))
+    registered.append({'ansible.builtin.copy': {'content': '{{ [%s] | to_json }}' % names, 'dest': str(saved)}})
+    path.write_text(json.dumps([{'hosts': 'localhost', 'gather_facts': False, 'tasks': registered}]))
+    completed = subprocess.run([ANSIBLE_PLAYBOOK, '-vvv', '-i', 'localhost,', '-c', 'local',
+                                '-e', 'ansible_python_interpreter=%s' % sys.executable, str(path)],
+                               env=dict(os.environ, ANSIBLE_NOCOLOR='1'), capture_output=True, text=True,
+                               timeout=600, check=False)
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-2000:]
+    return json.loads(saved.read_text()), completed.stdout + completed.stderr
+
+
+def _vm_payload(domain, files=FILES, module='vm_payload', **extra):
+    return {'vmpayload.core.%s' % module: dict({'name': domain.name(), 'pool': POOL, 'files': files}, **extra)}
+
+
+def _guesses():
+    """What a guesser can compute from a guess: the plain digests, whole and as volume-name prefixes."""
+    payload = parse_payload(FILES)
+    plain = [hashlib.sha256(PASSWORD.encode()).hexdigest(), payload.digest] + [f.sha256 for f in payload.files]
+    return plain + [digest[:16] for digest in plain]
+
+
+def _read_only_view(domain_uuid):
+    """Everything about the domain, its volumes and the host's secrets a read-only client can read."""
+    reader = _connect(read_only=True)
+    try:
+        dom = reader.lookupByUUIDString(domain_uuid)
+        texts = [dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)]
+        if dom.isActive():
+            texts.append(dom.XMLDesc(0))
+        pool = reader.storagePoolLookupByName(POOL)
+        for volume in pool.listVolumes():
+            texts.append(volume)
+            texts.append(pool.storageVolLookupByName(volume).XMLDesc(0))
+        for secret in reader.listAllSecrets(0):
+            texts.append(secret.XMLDesc(0))
+            with pytest.raises(libvirt.libvirtError, match='read only access'):
+                secret.value(0)
+        return '\n'.join(texts)
+    finally:
+        reader.close()
+
+
+def test_read_only_clients_see_no_digest_they_could_test_a_guess_against(conn, make_domain, tmp_path):
+    permanent, once = make_domain(), make_domain()
+    results, output = _play(tmp_path, [_vm_payload(permanent), _vm_payload(once, module='vm_run_once_payload')])
+    assert all(result['changed'] for result in results)
+    try:
+        record = ElementTree.fromstring(conn.lookupByUUIDString(permanent.UUIDString()).XMLDesc(
+            libvirt.VIR_DOMAIN_XML_INACTIVE)).find('metadata/{%s}payload' % NAMESPACE)
+        assert record is not None and record.get('key'), 'the record does not name its key'
+        view = _read_only_view(permanent.UUIDString()) + _read_only_view(once.UUIDString())
+        assert 'vmpayload-%s-' % permanent.UUIDString() in view and 'vmpayload:payload' in view
+        found = [guess for guess in _guesses() if guess in view]
+        assert not found, 'a read-only client can test guesses against %s' % found
+        # Task results reach job logs (AWX) that more people read than the payload's owner.
+        assert not [guess for guess in _guesses() if guess in output]
+        assert PASSWORD not in view and PASSWORD not in output
+    finally:
+        conn.lookupByUUIDString(once.UUIDString()).destroy()
+
+
+def test_the_audit_tells_a_vm_with_its_payload_from_one_without(conn, make_domain, tmp_path):
+    domain = make_domain()
+    other = [{'name': 'password.txt', 'content': 'hunter3'}, FILES[1]]
+    results, output = _play(tmp_path, [
+        _vm_payload(domain),
+        _vm_payload(domain),
+        {'vmpayload.core.vm_payload_info': {'name': domain.name(), 'expected': {'files': FILES}}},
+        {'vmpayload.core.vm_payload_info': {'name': domain.name(), 'expected': {'files': other}}},
+        {'vmpayload.core.vm_payload_info': {'name': domain.name(), 'expected': {'files': FILES, 'label': 'cidata'}}},
+    ])
+    staged, again, same, different, relabelled = results
+    assert (staged['changed'], again['changed']) == (True, False)
+    assert same['matches_expected'] is True and same['expected_digest'] == same['digest'] == staged['digest']
+    assert different['matches_expected'] is False and different['expected_digest'] != same['digest']
+    assert relabelled['matches_expected'] is False
+    assert same['digest_key'] == staged['digest_key'] and len(staged['digest_key']) == 16
+    assert 'hunter3' not in output and PASSWORD not in output
+
+
+def test_a_record_with_plain_digests_is_rewritten_keyed_once(conn, make_domain, tmp_path):
+    domain = make_domain()
+    _play(tmp_path, [_vm_payload(domain)])
+    # As a release before keyed digests wrote it: the canonical digest, each file's sha256, no key.
+    definition = ElementTree.fromstring(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE))
+    record = definition.find('metadata/{%s}payload' % NAMESPACE)
+    payload = parse_payload(FILES)
+    record.set('digest', payload.digest)
+    del record.attrib['key']
+    for node, f in zip(record.findall('{%s}file' % NAMESPACE), payload.files):
+        del node.attrib['digest']
+        node.set('sha256', f.sha256)
+    conn.defineXML(ElementTree.tostring(definition, encoding='unicode'))
+    assert payload.digest in _read_only_view(domain.UUIDString())
+
+    results, _output = _play(tmp_path, [_vm_payload(domain), _vm_payload(domain)])
+    assert [result['changed'] for result in results] == [True, False]
+    view = _read_only_view(domain.UUIDString())
+    assert not [guess for guess in _guesses() if guess in view]
+
+
+def _stored_keys(conn):
+    return [secret for secret in conn.listAllSecrets(0) if secret.usageID() == KEY_USAGE]
+
+
+def test_concurrent_first_runs_agree_on_one_key(conn, make_domain, tmp_path):
+    """Forks staging payloads for many VMs on a host that has no key yet store one key, not one each."""
+    for secret in _stored_keys(conn):
+        secret.undefine()
+    domains = [make_domain() for _ in range(4)]
+    runs = []
+    for index, domain in enumerate(domains):
+        path = tmp_path / ('first-%d.yml' % index)
+        path.write_text(json.dumps([{'hosts': 'localhost', 'gather_facts': False, 'tasks': [_vm_payload(domain)]}]))
+        runs.append(subprocess.Popen([ANSIBLE_PLAYBOOK, '-i', 'localhost,', '-c', 'local',
+                                      '-e', 'ansible_python_interpreter=%s' % sys.executable, str(path)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    for run in runs:
+        output, _ = run.communicate(timeout=600)
+        assert run.returncode == 0, output
+    assert len(_stored_keys(conn)) == 1
+    results, _output = _play(tmp_path, [_vm_payload(domain) for domain in domains])
+    assert [result['changed'] for result in results] == [False] * len(domains)
+    assert len({result['digest_key'] for result in results}) == 1
