@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -294,48 +295,71 @@ def test_payload_files_failures_name_the_key(mapping, expected):
 
 # --- payload_digest --------------------------------------------------------------------------------
 
+VENDOR_DATA = b'#cloud-config\nruncmd: [true]\n'
+
+
 @pytest.fixture
 def src_file(tmp_path):
     path = tmp_path / 'vendor-data'
-    path.write_bytes(b'#cloud-config\nruncmd: [true]\n')
+    path.write_bytes(VENDOR_DATA)
     return str(path)
 
 
+def canonical_digest(device, label, contents):
+    """The documented digest recomputed with json and hashlib alone, as test_model.py checks the model's.
+
+    SHA-256 of the compact JSON (keys sorted, non-ASCII kept, UTF-8) of the format, the device, the label
+    ('' for none) and each [name, SHA-256 of its bytes], sorted by name; ``contents`` is {name: bytes}.
+    """
+    document = {'format': 'vmpayload-digest/1', 'device': device, 'label': label or '',
+                'files': sorted([name, hashlib.sha256(data).hexdigest()] for name, data in contents.items())}
+    canonical = json.dumps(document, sort_keys=True, separators=(',', ':'), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode('utf-8')).hexdigest()
+
+
 def digest_cases(src_file):
-    """(files, keyword arguments) of valid payloads covering each content kind, device, label and preset."""
+    """(files, keyword arguments, (device, label, {name: bytes}) the digest is of) of valid payloads covering each
+    content kind, device, label and preset: the third part is written out here, not asked of the model."""
     return [
-        ([{'name': 'a.txt', 'content': 'x'}], {}),
+        ([{'name': 'a.txt', 'content': 'x'}], {}, ('cdrom', None, {'a.txt': b'x'})),
         ([{'name': 'meta-data', 'content': 'instance-id: vm1\n'}, {'name': 'user-data', 'content_b64': b64(BINARY)},
-          {'name': 'vendor-data', 'src': src_file}], {'preset': 'nocloud'}),
-        ([{'name': 'grüße/くらとみ \U0001F600.txt', 'content': 'Ωμέγα'}], {'label': 'config_2'}),
+          {'name': 'vendor-data', 'src': src_file}], {'preset': 'nocloud'},
+         ('cdrom', 'cidata', {'meta-data': b'instance-id: vm1\n', 'user-data': BINARY, 'vendor-data': VENDOR_DATA})),
+        ([{'name': 'grüße/くらとみ \U0001F600.txt', 'content': 'Ωμέγα'}], {'label': 'config_2'},
+         ('cdrom', 'config_2', {'grüße/くらとみ \U0001F600.txt': 'Ωμέγα'.encode('utf-8')})),
         ([{'name': 'Unattend.xml', 'content': '<unattend/>\n'}], {'device': 'floppy', 'label': 'oemdrv',
-                                                                  'preset': 'sysprep'}),
-        ([{'name': 'openstack/latest/meta_data.json', 'content': '{}'}], {'preset': 'configdrive'}),
+                                                                  'preset': 'sysprep'},
+         ('floppy', 'OEMDRV', {'Unattend.xml': b'<unattend/>\n'})),
+        ([{'name': 'openstack/latest/meta_data.json', 'content': '{}'}], {'preset': 'configdrive'},
+         ('cdrom', 'config-2', {'openstack/latest/meta_data.json': b'{}'})),
     ]
 
 
-def test_payload_digest_equals_the_model_digest(src_file):
-    for files, options in digest_cases(src_file):
-        expected = parse_payload(files, **options).digest
+def test_payload_digest_is_the_canonical_sha256_of_what_was_given(src_file):
+    for files, options, (device, label, contents) in digest_cases(src_file):
+        expected = canonical_digest(device, label, contents)
         assert payload_digest(files, **options) == expected
         assert payload_digest(list(reversed(files)), **options) == expected
+        # The modules return the model's digest: the filter and they agree because both are this value.
+        assert parse_payload(files, **options).digest == expected
 
 
 def test_payload_digest_takes_a_mapping(src_file):
     mapping = {'meta-data': 'instance-id: vm1\n', 'user-data': BINARY, 'vendor-data': {'src': src_file}}
-    assert payload_digest(mapping, preset='nocloud') == parse_payload(payload_files(mapping), preset='nocloud').digest
+    assert payload_digest(mapping, preset='nocloud') == canonical_digest(
+        'cdrom', 'cidata', {'meta-data': b'instance-id: vm1\n', 'user-data': BINARY, 'vendor-data': VENDOR_DATA})
 
 
 def test_payload_digest_positional_arguments():
     files = [{'name': 'Unattend.xml', 'content': '<unattend/>\n'}]
-    assert payload_digest(files, 'floppy', 'OEMDRV', 'sysprep') == \
-        parse_payload(files, device='floppy', label='OEMDRV', preset='sysprep').digest
+    assert payload_digest(files, 'floppy', 'oemdrv', 'sysprep') == \
+        canonical_digest('floppy', 'OEMDRV', {'Unattend.xml': b'<unattend/>\n'})
 
 
 def test_payload_digest_takes_str_subclasses():
     files = [{TaggedText('name'): TaggedText('a'), TaggedText('content'): LoudText('x')}]
     assert payload_digest(files, device=TaggedText('floppy'), label=TaggedText('data')) == \
-        parse_payload([{'name': 'a', 'content': 'x'}], device='floppy', label='DATA').digest
+        canonical_digest('floppy', 'DATA', {'a': b'x'})
 
 
 BASE_FILES = [
