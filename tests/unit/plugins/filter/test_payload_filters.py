@@ -478,9 +478,9 @@ EXPECTED = {
     'encode_utf16': payload_b64encode(PLAY_VARS['greeting'], 'utf-16-le'),
     'decode': PLAY_VARS['greeting'],
     'files': payload_files(PLAY_VARS['seed']),
-    'digest_of_mapping': parse_payload(payload_files(PLAY_VARS['seed']), preset='nocloud').digest,
-    'digest_of_files': parse_payload(payload_files(PLAY_VARS['seed']), device='floppy', label='cidata').digest,
-    'digest_of_list': parse_payload(PLAY_VARS['seed_list'], label='cidata').digest,
+    'digest_of_mapping': canonical_digest('cdrom', 'cidata', {'user-data': b'#cloud-config\n', 'meta-data': b'instance-id: vm1\n'}),
+    'digest_of_files': canonical_digest('floppy', 'CIDATA', {'user-data': b'#cloud-config\n', 'meta-data': b'instance-id: vm1\n'}),
+    'digest_of_list': canonical_digest('cdrom', 'cidata', {'user-data': b'#cloud-config\n', 'meta-data': b'x'}),
 }
 # Failing templates, with a part of the message each must give; the content never reaches the output.
 FAILING = {
