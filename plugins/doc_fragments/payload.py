@@ -73,8 +73,11 @@ options:
         type: str
       src:
         description:
-          - An absolute path to a file on the host where the module runs, streamed into the image (never
-            read whole into memory).
+          - An absolute path to a file on the host where the module runs. It is read once, in chunks (never
+            whole into memory), and copied as it is hashed into a private directory (mode V(0700), in E(TMPDIR)
+            or C(/tmp)). The image, or the content sent to the platform, is made from that copy, so it holds
+            exactly the bytes the digest was taken of, even if the file changes during the task.
+          - The copies are removed when the task ends, also when it fails; E(TMPDIR) needs room for them.
           - For a file on the controller, use O(files[].content) with a C(file) lookup, or copy it first.
         type: path
   max_content_size:

@@ -11,6 +11,7 @@ import os
 import time
 
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import PayloadValidationError
+from ansible_collections.vmpayload.core.plugins.module_utils._payload.model import staged
 
 # 1980-01-01T00:00:00Z: the first instant FAT can store, so both writers stamp the same
 # date and a reader sees an obviously synthetic one.
@@ -54,9 +55,18 @@ class ImageWriter(abc.ABC):
     def plan(self, payload):
         """Check that the payload fits; raise PayloadCapacityError if not. Returns the image size in bytes."""
 
-    @abc.abstractmethod
     def write(self, payload, path):
-        """Write the image to ``path`` (a new file the caller later renames into place)."""
+        """Write the image to ``path`` (a new file the caller later renames into place).
+
+        Every ``src`` file is read from its private copy, whose sha256 is the one the payload records:
+        a payload from ``staged_payload`` has its copies, any other gets them here (``model.staged``).
+        """
+        with staged(payload) as copied:
+            self._write(copied, path)
+
+    @abc.abstractmethod
+    def _write(self, payload, path):
+        """Write the image of ``payload``, whose ``src`` files all have their private copies, to ``path``."""
 
 
 def writer_for(device, epoch=DEFAULT_EPOCH, size=None):

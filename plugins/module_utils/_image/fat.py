@@ -377,7 +377,7 @@ class FatWriter(ImageWriter):
             raise MissingLibraryError('pyfatfs', PYFATFS_IMPORT_ERROR)
         return self.layout(payload).size
 
-    def write(self, payload, path):
+    def _write(self, payload, path):
         if PYFATFS_IMPORT_ERROR is not None:
             raise MissingLibraryError('pyfatfs', PYFATFS_IMPORT_ERROR)
         layout = self.layout(payload)

@@ -18,7 +18,7 @@ from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors imp
     ImageWriteError,
     PayloadValidationError,
 )
-from ansible_collections.vmpayload.core.plugins.module_utils._payload.model import parse_payload
+from ansible_collections.vmpayload.core.plugins.module_utils._payload.model import staged_payload
 
 HASH_CHUNK = 1024 * 1024
 PARTIAL_SUFFIX = '.partial'
@@ -202,9 +202,15 @@ def _move_into_place(module, temporary, dest, exists):
 
 def ensure_image(module):
     """Make ``dest`` hold the image of the declared payload; return the module result."""
+    # Each src file is read once, copied as it is hashed into a private directory that the image is
+    # built from and that is removed at the end, also on error.
+    with staged_payload(**payload_params(module.params)) as payload:
+        return _ensure_image(module, payload)
+
+
+def _ensure_image(module, payload):
     params = module.params
     dest = params['dest']
-    payload = parse_payload(**payload_params(params))
     writer = writer_for(payload.device, epoch=build_epoch(), size=params['size'])
     writer.plan(payload)
     exists = check_dest(dest)

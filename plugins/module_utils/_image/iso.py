@@ -186,7 +186,7 @@ class IsoWriter(ImageWriter):
             mapped[path] = mapped[parent] + '/' + _iso_component(leaf, taken, is_directory)
         return mapped
 
-    def write(self, payload, path):
+    def _write(self, payload, path):
         self.plan(payload)
         iso_paths = self._iso_paths(payload)
         iso = _PyCdlib()
@@ -211,9 +211,9 @@ class IsoWriter(ImageWriter):
                 leaf = f.name.rpartition('/')[2]
                 names = dict(iso_path=iso_paths[f.name], rr_name=leaf, joliet_path='/' + f.name,
                              file_mode=FILE_MODE)
-                if f.src is not None:
-                    # pycdlib opens the file itself at write time and copies it in blocks.
-                    iso.add_file(f.src, **names)
+                if f.copy is not None:
+                    # The private copy of src: pycdlib opens it itself at write time and copies it in blocks.
+                    iso.add_file(f.copy, **names)
                 else:
                     stream = f.open()
                     streams.append(stream)

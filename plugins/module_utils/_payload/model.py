@@ -4,24 +4,29 @@
 
 """The payload model: parse, validate and normalise a declared payload, and digest it.
 
-Everything here runs before anything is written. A rejection names the option path
-(``files[2].content_b64``) and the file, never its content.
+Everything here runs before any image is written. A rejection names the option path
+(``files[2].content_b64``) and the file, never its content. ``src`` files are read once, each
+copied as it is hashed into a private directory that images are then built from
+(:func:`staged_payload`), so an image holds exactly the bytes its digest was taken of.
 """
 
 from __future__ import annotations
 
 import binascii
+import contextlib
 import hashlib
 import io
 import json
 import os
 import re
+import shutil
 import stat
+import tempfile
 import unicodedata
 from xml.etree import ElementTree
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from .errors import PayloadValidationError
+from .errors import ImageWriteError, PayloadValidationError
 
 DEVICES = ('cdrom', 'floppy')
 PRESETS = ('nocloud', 'configdrive', 'sysprep')
@@ -54,6 +59,7 @@ _B64_ALPHABET = frozenset(b'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 _B64_WHITESPACE = frozenset(b' \t\r\n')
 _B64_WHITESPACE_BYTES = b' \t\r\n'
 _HASH_CHUNK = 1024 * 1024
+PRIVATE_COPIES_PREFIX = 'vmpayload-src-'
 
 NOCLOUD_REQUIRED = ('meta-data', 'user-data')
 NOCLOUD_LABEL = 'cidata'
@@ -68,19 +74,30 @@ JSON_MAX_INT_DIGITS = 4300
 
 @dataclass(frozen=True)
 class PayloadFile:
-    """One validated file: its normalised name, size, sha256 and where its bytes come from."""
+    """One validated file: its normalised name, size, sha256 and where its bytes come from.
+
+    A ``src`` file's bytes are read from ``copy``, the private copy its sha256 was taken of while
+    it was made (see :class:`PrivateCopies`); ``src`` itself is named in messages only. ``index``
+    is the file's place in the declared ``files``, for messages.
+    """
 
     name: str
     size: int
     sha256: str
     data: bytes | None = None
     src: str | None = None
+    copy: str | None = None
+    index: int | None = None
 
     def open(self):
-        """A binary stream of the content; ``src`` files are streamed from disk."""
+        """A binary stream of the content: inline bytes, else the private copy of ``src``.
+
+        A ``src`` file parsed without copies is opened where it is: what it holds now may not be
+        what was hashed. Build images with a writer, which copies and checks such files first.
+        """
         if self.data is not None:
             return io.BytesIO(self.data)
-        return open(self.src, 'rb')
+        return open(self.copy or self.src, 'rb')
 
     def summary(self):
         return {'name': self.name, 'size': self.size, 'sha256': self.sha256}
@@ -269,8 +286,63 @@ def decode_utf8_strict(data):
         raise ValueError('invalid UTF-8 at byte offset %d' % exc.start) from None
 
 
-def _hash_src(path, where, option, name):
-    """Check ``src`` and hash it by streaming; returns (size, sha256)."""
+class PrivateCopies:
+    """A private directory for the copies of ``src`` files, removed with everything in it on leaving.
+
+    The directory is made by ``tempfile.mkdtemp`` (mode 0700) in ``tmpdir`` (default: tempfile's,
+    from ``TMPDIR``) when the first copy is, so a payload without ``src`` makes none. Each copy is
+    a new file of mode 0600 that only this process writes.
+    """
+
+    def __init__(self, tmpdir=None):
+        self.tmpdir = tmpdir
+        self.path = None
+        self._made = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.remove()
+
+    def new_file(self):
+        """A new empty file for one copy: (its descriptor, open for writing, and its path)."""
+        if self.path is None:
+            try:
+                self.path = tempfile.mkdtemp(prefix=PRIVATE_COPIES_PREFIX, dir=self.tmpdir)
+            except OSError as exc:
+                raise ImageWriteError('cannot make a private directory for the copies of src files in %s: %s'
+                                      % (self.tmpdir or tempfile.gettempdir(), exc.strerror)) from None
+        path = os.path.join(self.path, str(self._made))
+        self._made += 1
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), path
+        except OSError as exc:
+            raise ImageWriteError('cannot create %s for the copy of a src file: %s' % (path, exc.strerror)) from None
+
+    def remove(self):
+        if self.path is not None:
+            path, self.path = self.path, None
+            shutil.rmtree(path)
+
+
+def _too_large(where, size, limit, option, name):
+    return PayloadValidationError('%s: %d bytes is more than max_content_size (%d bytes)' % (where, size, limit),
+                                  option=option, file=name)
+
+
+def _write_all(descriptor, view):
+    while view:
+        view = view[os.write(descriptor, view):]
+
+
+def _read_src(path, where, option, name, copies=None, limit=None):
+    """Check ``src`` and read it once, hashing it and, with ``copies``, copying it as it goes.
+
+    Returns (size, sha256, path of the copy or None). Only the bytes hashed are in the copy, so an
+    image built from the copy holds exactly what the digest says, whatever ``src`` becomes. The file
+    is streamed in chunks, never held whole in memory.
+    """
     def reject(rule):
         raise PayloadValidationError('%s: src %s %s' % (where, json.dumps(path), rule), option=option, file=name)
 
@@ -287,19 +359,48 @@ def _hash_src(path, where, option, name):
         reject('cannot be read: %s' % exc.strerror)
     if not stat.S_ISREG(info.st_mode):
         reject('is not a regular file')
-    digest = hashlib.sha256()
-    size = 0
+    if limit is not None and info.st_size > limit:
+        raise _too_large(where, info.st_size, limit, option, name)
     try:
-        with open(path, 'rb') as stream:
-            for chunk in iter(lambda: stream.read(_HASH_CHUNK), b''):
-                digest.update(chunk)
-                size += len(chunk)
+        # O_NONBLOCK: a FIFO put in its place since the stat must not block the open.
+        source = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        reject('does not exist')
     except OSError as exc:
         reject('cannot be read: %s' % exc.strerror)
-    return size, digest.hexdigest()
+    target = copy = None
+    try:
+        if not stat.S_ISREG(os.fstat(source).st_mode):
+            reject('is not a regular file')
+        if copies is not None:
+            target, copy = copies.new_file()
+        digest = hashlib.sha256()
+        size = 0
+        buffer = bytearray(_HASH_CHUNK)
+        view = memoryview(buffer)
+        while True:
+            try:
+                count = os.readv(source, [buffer])
+            except OSError as exc:
+                reject('cannot be read: %s' % exc.strerror)
+            if not count:
+                break
+            digest.update(view[:count])
+            if target is not None:
+                try:
+                    _write_all(target, view[:count])
+                except OSError as exc:
+                    raise ImageWriteError('%s: src %s cannot be copied into %s: %s'
+                                          % (where, json.dumps(path), copies.path, exc.strerror)) from None
+            size += count
+    finally:
+        os.close(source)
+        if target is not None:
+            os.close(target)
+    return size, digest.hexdigest(), copy
 
 
-def _parse_file(index, spec, device, max_content_size):
+def _parse_file(index, spec, device, max_content_size, copies=None):
     where = _where(index)
     if not isinstance(spec, dict):
         raise PayloadValidationError('%s: each file must be a mapping with name and one of %s'
@@ -320,8 +421,8 @@ def _parse_file(index, spec, device, max_content_size):
     option = 'files[%d].%s' % (index, key)
     value = spec[key]
     if key == 'src':
-        size, sha = _hash_src(value, where, option, name)
-        result = PayloadFile(name=name, size=size, sha256=sha, src=value)
+        size, sha, copy = _read_src(value, where, option, name, copies, max_content_size)
+        result = PayloadFile(name=name, size=size, sha256=sha, src=value, copy=copy, index=index)
     else:
         if not isinstance(value, str):
             raise PayloadValidationError('%s: %s must be a string' % (where, key), option=option, file=name)
@@ -340,8 +441,7 @@ def _parse_file(index, spec, device, max_content_size):
                                              option=option, file=name) from None
         result = PayloadFile(name=name, size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data)
     if max_content_size is not None and result.size > max_content_size:
-        raise PayloadValidationError('%s: %d bytes is more than max_content_size (%d bytes)'
-                                     % (where, result.size, max_content_size), option=option, file=name)
+        raise _too_large(where, result.size, max_content_size, option, name)
     return result
 
 
@@ -504,10 +604,13 @@ def _check_preset(preset, indexed):
                                              option='files[%d]' % index, file=f.name) from None
 
 
-def parse_payload(files, device='cdrom', label=None, preset=None, max_content_size=None):
+def parse_payload(files, device='cdrom', label=None, preset=None, max_content_size=None, copies=None):
     """Validate a declared payload completely and return a :class:`Payload`.
 
     Raises :class:`PayloadValidationError` on the first rule broken, before anything is written.
+    With ``copies`` (a :class:`PrivateCopies`), each ``src`` file is copied into it as it is hashed,
+    its one read; without, it is only hashed (enough for a digest), and a writer copies it again,
+    checking it against the digest, before building. Use :func:`staged_payload` to build.
     """
     if device not in DEVICES:
         raise PayloadValidationError('device must be one of %s, not %s' % (', '.join(DEVICES), json.dumps(device)),
@@ -521,10 +624,57 @@ def parse_payload(files, device='cdrom', label=None, preset=None, max_content_si
     if not isinstance(files, (list, tuple)) or not files:
         raise PayloadValidationError('files must be a non-empty list', option='files')
     label = normalise_label(_preset_label(preset, label), device)
-    indexed = [(index, _parse_file(index, spec, device, max_content_size)) for index, spec in enumerate(files)]
+    indexed = [(index, _parse_file(index, spec, device, max_content_size, copies))
+               for index, spec in enumerate(files)]
     _check_tree(indexed, device)
     if preset is not None:
         _check_preset(preset, indexed)
     ordered = tuple(sorted((f for index, f in indexed), key=lambda f: f.name))
     digest = payload_digest(device, label, [(f.name, f.sha256) for f in ordered])
     return Payload(device=device, label=label, files=ordered, digest=digest)
+
+
+@contextlib.contextmanager
+def staged_payload(files, device='cdrom', label=None, preset=None, max_content_size=None, tmpdir=None):
+    """:func:`parse_payload` for a payload that is going to be built or sent: a context manager.
+
+    Each ``src`` file is read once, hashed while it is copied into a private directory (see
+    :class:`PrivateCopies`), and the payload's files are read from those copies: an image built
+    from it holds exactly the bytes its digest was taken of, even if ``src`` changes meanwhile. The
+    directory is removed on leaving, also on error.
+    """
+    with PrivateCopies(tmpdir) as copies:
+        yield parse_payload(files, device=device, label=label, preset=preset, max_content_size=max_content_size,
+                            copies=copies)
+
+
+def _copy_again(payload_file, copies):
+    """A private copy of a ``src`` file parsed without one; it must still be what was hashed."""
+    index = payload_file.index
+    name = payload_file.name
+    where = _where(index, name) if index is not None else 'file %s' % json.dumps(name, ensure_ascii=False)
+    option = 'files[%d].src' % index if index is not None else 'files'
+    size, sha, copy = _read_src(payload_file.src, where, option, name, copies)
+    if (size, sha) != (payload_file.size, payload_file.sha256):
+        how = ('%d bytes then, %d now' % (payload_file.size, size) if size != payload_file.size
+               else 'same size, other bytes')
+        raise ImageWriteError('%s: src %s changed after it was validated (%s): no image is built from it, as the '
+                              'image would not hold what the payload digest says; run again'
+                              % (where, json.dumps(payload_file.src), how))
+    return replace(payload_file, copy=copy)
+
+
+@contextlib.contextmanager
+def staged(payload, tmpdir=None):
+    """``payload`` with every ``src`` file read from a private copy, as the image writers need it.
+
+    A payload from :func:`staged_payload` has its copies and is given back as it is. Otherwise each
+    ``src`` file is copied now into a private directory removed on leaving, and one that is no longer
+    what was hashed fails with :class:`ImageWriteError`.
+    """
+    if all(f.src is None or f.copy is not None for f in payload.files):
+        yield payload
+        return
+    with PrivateCopies(tmpdir) as copies:
+        files = tuple(f if f.src is None or f.copy is not None else _copy_again(f, copies) for f in payload.files)
+        yield replace(payload, files=files)
