@@ -323,20 +323,19 @@ def test_capacity_errors_are_their_own_type(tmp_path):
         writer_for('floppy').plan(payload)
 
 
-@pytest.mark.skipif(os.geteuid() == 0,
-                    reason='root reads a chmod 000 file; the src-fifo, src-dangling-symlink '
-                           'and src-read-fails cases cover an unreadable src for root')
-def test_src_without_read_permission_is_refused(tmp_path):
-    path = tmp_path / 'locked.txt'
-    path.write_text(SECRET_TEXT)
-    path.chmod(0)
-    try:
-        with pytest.raises(PayloadValidationError) as info:
-            parse_payload([{'name': 'locked', 'src': str(path)}])
-    finally:
-        path.chmod(0o600)
-    assert info.value.option == 'files[0].src'
-    assert 'cannot be read' in str(info.value) and SECRET not in str(info.value)
+@pytest.mark.parametrize('kind', ['open-fails', 'read-fails'])
+def test_src_that_cannot_be_read_is_refused_for_root_too(src_nobody_can_read, kind):
+    """A src the module's user cannot read, root included: open() is refused (EACCES), or read() fails (EIO)."""
+    path, reason = {'open-fails': (src_nobody_can_read, 'Permission denied'),
+                    # Reading a process's own memory at address 0, which is never mapped.
+                    'read-fails': ('/proc/self/mem', 'Input/output error')}[kind]
+    with pytest.raises(OSError):  # the premise, for this user: the file cannot be read
+        with open(path, 'rb') as stream:
+            stream.read(1)
+    with pytest.raises(PayloadValidationError) as info:
+        parse_payload([{'name': 'readable', 'content': SECRET_TEXT}, {'name': 'locked', 'src': path}])
+    assert (info.value.option, info.value.file) == ('files[1].src', 'locked')
+    assert str(info.value) == 'files[1] "locked": src "%s" cannot be read: %s' % (path, reason)
 
 
 # ------------------------------------------------------------------ good inputs

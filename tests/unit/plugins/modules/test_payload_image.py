@@ -215,6 +215,16 @@ def test_bad_input_fails_clearly_and_leaves_dest_as_it_was(tmp_path, capsys, cas
     assert sorted(os.listdir(tmp_path)) == (['payload.img'] if dest_state == 'existing' else [])
 
 
+def test_a_src_root_cannot_read_fails_naming_the_option_and_the_reason(tmp_path, capsys, src_nobody_can_read):
+    """CI runs as root, which reads a chmod 000 file: this src is refused to root as well (a write-only sysctl)."""
+    dest = tmp_path / 'payload.img'
+    failed, result, output = run(capsys, dict(dest=str(dest), files=[GOOD, {'name': 'locked', 'src': src_nobody_can_read}]))
+    assert failed, output
+    assert (result['option'], result['file']) == ('files[1].src', 'locked'), result
+    assert result['msg'] == 'files[1] "locked": src "%s" cannot be read: Permission denied' % src_nobody_can_read
+    assert SECRET not in output and os.listdir(tmp_path) == []
+
+
 def test_bad_input_corpus_is_large_enough():
     assert len(BAD_INPUTS) >= 30
 
