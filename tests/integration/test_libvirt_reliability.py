@@ -85,11 +85,19 @@ def _playbook(tmp_path, name, task):
     return path
 
 
-def _payload_task(domain_name, marker, size=2 * 1024 * 1024, pool=POOL):
-    content = base64.b64encode(marker.encode() * (size // len(marker))).decode()
+def _payload_files(marker, size=2 * 1024 * 1024, own_names=False):
+    """The files of a payload (as the modules take them) and their bytes; ``own_names``: names carry the marker,
+    so that a record's file names tell which of several payloads it holds."""
+    blob = marker.encode() * (size // len(marker))
+    names = ('blob-%s.bin' % marker, 'who-%s.txt' % marker) if own_names else ('blob.bin', 'who.txt')
+    spec = [{'name': names[0], 'content_b64': base64.b64encode(blob).decode()},
+            {'name': names[1], 'content': marker}]
+    return spec, {names[0]: blob, names[1]: marker.encode()}
+
+
+def _payload_task(domain_name, marker, size=2 * 1024 * 1024, pool=POOL, own_names=False):
     return {'vmpayload.core.vm_payload': {'name': domain_name, 'pool': pool,
-                                          'files': [{'name': 'blob.bin', 'content_b64': content},
-                                                    {'name': 'who.txt', 'content': marker}]}}
+                                          'files': _payload_files(marker, size, own_names)[0]}}
 
 
 def _run(playbook, background=False):
@@ -117,10 +125,28 @@ def _state(conn, dom):
             record.get('volume') if record is not None else None, drive, volumes)
 
 
+def _winner(conn, dom, candidates):
+    """The payload (of ``candidates``, {marker: files}) whose file names the domain's record lists."""
+    record = ElementTree.fromstring(conn.lookupByUUIDString(dom.UUIDString()).XMLDesc(
+        libvirt.VIR_DOMAIN_XML_INACTIVE)).find('metadata/{%s}payload' % NAMESPACE)
+    names = sorted(node.get('name') for node in record.findall('{%s}file' % NAMESPACE))
+    sizes = {node.get('name'): int(node.get('size')) for node in record.findall('{%s}file' % NAMESPACE)}
+    matching = [marker for marker, files in candidates.items() if sorted(files) == names]
+    assert len(matching) == 1, 'the record lists %s, which is none of the payloads sent' % names
+    assert sizes == {name: len(content) for name, content in candidates[matching[0]].items()}
+    return matching[0]
+
+
 def test_concurrent_plays_end_with_one_consistent_payload_and_no_orphan(conn, domain, tmp_path):
+    """Two plays on one VM at once, three times: one payload wins whole. Consistent means: the record lists the
+    winner's files, the drive holds the one volume left, and that volume, read back from libvirt, holds exactly the
+    winner's files and bytes."""
+    from fault_helpers import volume_files
+
     for round_number in range(3):
-        plays = [_playbook(tmp_path, 'play-%d-%s' % (round_number, marker), _payload_task(domain.name(), marker))
-                 for marker in ('alpha-%d' % round_number, 'omega-%d' % round_number)]
+        markers = ('alpha-%d' % round_number, 'omega-%d' % round_number)
+        plays = [_playbook(tmp_path, 'play-%d-%s' % (round_number, marker),
+                           _payload_task(domain.name(), marker, own_names=True)) for marker in markers]
         processes = [_run(play, background=True) for play in plays]
         outputs = [process.communicate(timeout=600)[0] for process in processes]
         for process, output in zip(processes, outputs):
@@ -129,7 +155,9 @@ def test_concurrent_plays_end_with_one_consistent_payload_and_no_orphan(conn, do
         assert digest is not None
         assert recorded_volume == drive_volume
         assert volumes == [drive_volume], 'orphan or missing volume after round %d: %s' % (round_number, volumes)
-        assert drive_volume.endswith('-%s.iso' % digest[:16])
+        candidates = {marker: _payload_files(marker, own_names=True)[1] for marker in markers}
+        won = _winner(conn, domain, candidates)
+        assert volume_files(conn, drive_volume, tmp_path / ('read-back-%d' % round_number)) == candidates[won]
 
 
 def _restart_libvirtd():
@@ -430,3 +458,53 @@ def test_a_failed_run_once_upload_leaves_a_running_vm_running(conn, running_doma
         backend.close()
     assert conn.lookupByUUIDString(running_domain.UUIDString()).isActive()
     assert os.listdir(pool_path) == []
+
+
+def test_out_of_band_edits_during_two_slow_concurrent_uploads_survive(conn, domain, tmp_path):
+    """Two vm_payload runs on one VM, each in its own process with an upload slowed to seconds
+    (fault_injection/sitecustomize.py), overlap; while both upload, an administrator edits the definition with
+    virsh (description, another application's metadata, maximum memory). Nothing is lost: every edit is in the
+    final definition, one payload won whole (its volume read back holds its files), no volume is left over and
+    neither run leaves a temporary file."""
+    from fault_helpers import leftovers, run_module, finish, volume_files
+
+    tmpdir = tmp_path / 'tmp'
+    tmpdir.mkdir()
+    markers = ('slow-first', 'slow-second')
+    candidates = {}
+    processes = []
+    for marker in markers:
+        files, candidates[marker] = _payload_files(marker, own_names=True)
+        uploading = tmp_path / ('%s.uploading' % marker)
+        # 2 MiB in 256 KiB chunks, 0.4 s each: an upload of about 3 s.
+        processes.append(run_module('vm_payload', {'name': domain.name(), 'files': files}, tmpdir, background=True,
+                                    VMPAYLOAD_FAULT_SLOW_UPLOAD='0.4', VMPAYLOAD_FAULT_UPLOADING=str(uploading)))
+        deadline = time.monotonic() + 60
+        while not uploading.exists() and processes[-1].poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert uploading.exists(), 'the %s run did not start its upload: %s' % (marker, finish(processes[-1]))
+
+    def virsh(*args):
+        done = subprocess.run(['virsh', '-c', URI, *args], capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+
+    virsh('desc', domain.name(), '--config', '--new-desc', 'edited by hand during two uploads')
+    virsh('metadata', domain.name(), '--config', '--uri', 'urn:x-other-tool:1', '--key', 'other',
+          '--set', '<note>kept</note>')
+    virsh('setmaxmem', domain.name(), '96M', '--config')
+    assert all(process.poll() is None for process in processes), 'a run ended before the edits: the test proves nothing'
+
+    for process in processes:
+        run = finish(process)
+        assert run.returncode == 0 and run.result['changed'] is True, str(run)
+
+    definition = ElementTree.fromstring(conn.lookupByUUIDString(domain.UUIDString()).XMLDesc(
+        libvirt.VIR_DOMAIN_XML_INACTIVE))
+    assert definition.findtext('description') == 'edited by hand during two uploads'
+    assert definition.find('metadata/{urn:x-other-tool:1}note').text == 'kept'
+    assert definition.find('memory').get('unit') == 'KiB' and int(definition.findtext('memory')) == 96 * 1024
+    digest, recorded_volume, drive_volume, volumes = _state(conn, domain)
+    assert recorded_volume == drive_volume and volumes == [drive_volume], volumes
+    won = _winner(conn, domain, candidates)
+    assert volume_files(conn, drive_volume, tmp_path / 'read-back') == candidates[won]
+    assert leftovers(tmpdir) == []
