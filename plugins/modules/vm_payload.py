@@ -22,7 +22,10 @@ description:
     option.
   - Idempotent by payload digest. When the digest is unchanged and the drive still holds the payload's volume,
     nothing is uploaded. A different payload gets a new volume, the drive is switched to it, and the old volume
-    is deleted once no definition of the domain uses it.
+    is deleted once no definition of any domain uses it.
+  - A clone (a definition copied from another VM, with its payload drive and record) uses the other VM's volume;
+    M(vmpayload.core.vm_payload_info) says so, and the next run gives the clone a volume of its own. No volume a
+    domain uses is deleted, whichever VM it was made for.
   - On oVirt (O(auth) given) the engine keeps the payload and VDSM builds the image. The module reads the VM's
     payload from the engine and sends an update (the VM's C(payloads), C(volume_id) from O(label)) only when it
     differs, then checks that the engine stored it. The engine writes payloads only while a VM is down, so a change

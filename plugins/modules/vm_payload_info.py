@@ -62,15 +62,14 @@ options:
         required: true
         suboptions:
           name:
-            description: The path of the file in the image.
-            type: str
-            required: true
+            description: The path of the file in the image. Required; a string.
+            type: raw
           content:
-            description: The content as text. Not logged.
-            type: str
+            description: The content as text (a string). Not logged.
+            type: raw
           content_b64:
-            description: The content as base64. Not logged.
-            type: str
+            description: The content as base64 (a string). Not logged.
+            type: raw
           src:
             description: A file on the host where the module runs.
             type: path
@@ -157,8 +156,10 @@ label:
   type: str
   sample: cidata
 msg:
-  description: Why the availability is V(unknown).
-  returned: when availability is V(unknown)
+  description:
+    - Why the availability is V(unknown); or, on libvirt, that the record and its volume were copied from another
+      domain (a clone), whose payload the VM uses until M(vmpayload.core.vm_payload) gives it its own.
+  returned: when availability is V(unknown), or the record was copied from another domain
   type: str
   sample: the oVirt engine shows payloads only to users with an administrator role
 restore_pending:

@@ -32,6 +32,7 @@ from ansible_collections.vmpayload.core.plugins.module_utils._backends.base impo
     Vm,
 )
 from ansible_collections.vmpayload.core.plugins.module_utils._backends.keyed_digest import KEY_BYTES, DigestKey
+from ansible_collections.vmpayload.core.plugins.module_utils._backends.libvirt_pool import volumes_domains_use
 from ansible_collections.vmpayload.core.plugins.module_utils._backends.waits import WaitTimeout, retry, wait_until
 from ansible_collections.vmpayload.core.plugins.module_utils._image.base import build_epoch, writer_for
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import (
@@ -241,7 +242,7 @@ class LibvirtBackend(PayloadBackend):
         One that no domain uses may be a killed run's partial upload: it is made again.
         """
         if self._volume_exists(pool, name):
-            if self._volume_in_use(name):
+            if self._volume_in_use(name, pool):
                 return False
             pool.storageVolLookupByName(name).delete(0)
         workdir = tempfile.mkdtemp(prefix='vmpayload-')
@@ -275,17 +276,14 @@ class LibvirtBackend(PayloadBackend):
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def _volume_in_use(self, name):
+    def _volume_in_use(self, name, pool=None):
         """Whether any domain of the host, defined or running, has a drive on volume ``name`` of our pool."""
-        for domain in self.conn.listAllDomains(0):
-            if name in self._referenced_volumes(domain):
-                return True
-        return False
+        return name in volumes_domains_use(self.conn, pool or self._pool())
 
     def _discard(self, pool, name):
         """Delete a volume this run uploaded and could not put to use, unless a domain uses it meanwhile."""
         try:
-            if not self._volume_in_use(name):
+            if not self._volume_in_use(name, pool):
                 pool.storageVolLookupByName(name).delete(0)
         except libvirt.libvirtError:
             pass
@@ -307,14 +305,14 @@ class LibvirtBackend(PayloadBackend):
 
     @_translate_libvirt_errors
     def cleanup_volumes(self, domain, pool=None):
-        """Delete this domain's payload volumes that no definition of it uses; return their names."""
+        """Delete this domain's payload volumes that no domain uses (a clone may use them); return their names."""
         pool = pool or self._pool()
         removed = []
         for name in sorted(pool.listVolumes()):
             # Only the names this backend gives; the definitions are read again for each volume: a
             # concurrent run may just have pointed the domain at it.
             match = xml.PAYLOAD_VOLUME.match(name)
-            if match and match.group('uuid') == domain.UUIDString() and name not in self._referenced_volumes(domain):
+            if match and match.group('uuid') == domain.UUIDString() and not self._volume_in_use(name, pool):
                 try:
                     pool.storageVolLookupByName(name).delete(0)
                     removed.append(name)
@@ -327,7 +325,14 @@ class LibvirtBackend(PayloadBackend):
     @_translate_libvirt_errors
     def read_record(self, vm, live=False):
         record = xml.record_in_domain(self._xml(vm.handle, inactive=not live))
-        return record if record is not None else PayloadRecord.none()
+        if record is None:
+            return PayloadRecord.none()
+        owner = xml.volume_owner(record.placement.get('volume'))
+        if record.availability != 'unknown' and owner not in (None, vm.id):
+            # A clone, or a definition copied from another VM: the guest sees that VM's payload.
+            record.reason = ('the payload record and its volume were copied from domain %s (a clone?); this VM uses '
+                             'that domain\'s payload until vm_payload gives it its own' % owner)
+        return record
 
     @_translate_libvirt_errors
     def read_contents(self, vm, record):

@@ -23,7 +23,7 @@ from xml.etree import ElementTree
 from dataclasses import asdict, dataclass
 
 # The volume names the libvirt backend gives payloads: prune_orphans deletes only those.
-from ansible_collections.vmpayload.core.plugins.module_utils._backends.libvirt_xml import PAYLOAD_VOLUME
+from ansible_collections.vmpayload.core.plugins.module_utils._backends.libvirt_xml import PAYLOAD_VOLUME, volumes_in_pool
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import (
     BackendError,
     MissingLibraryError,
@@ -139,6 +139,21 @@ def _redefined_xml(pool, permissions):
     root = ElementTree.fromstring(pool.XMLDesc(0))
     _set_permissions(root.find('target'), *permissions)
     return ElementTree.tostring(root, encoding='unicode')
+
+
+def volumes_domains_use(conn, pool):
+    """The volumes of ``pool`` any domain of the host uses, in its persistent or its running definition.
+
+    A clone, or a definition copied from another VM, uses the other VM's payload volume: no volume is
+    deleted while any domain uses it, whichever VM its name says it is for.
+    """
+    name = pool.name()
+    path = ElementTree.fromstring(pool.XMLDesc(0)).findtext('target/path')
+    used = set()
+    for domain in conn.listAllDomains(0):
+        for flags in (libvirt.VIR_DOMAIN_XML_INACTIVE, 0) if domain.isActive() else (libvirt.VIR_DOMAIN_XML_INACTIVE,):
+            used |= volumes_in_pool(ElementTree.fromstring(domain.XMLDesc(flags)), name, path)
+    return used
 
 
 def _same_path(left, right):
@@ -301,7 +316,8 @@ class LibvirtPools:
 
         The modules delete a VM's old volumes whenever they run on that VM; a VM undefined without
         ``state: absent`` first leaves its volume behind, and only this finds it. Each domain is looked up
-        right before its volume goes, so a VM defined in the meantime keeps its payload.
+        right before its volume goes, so a VM defined in the meantime keeps its payload; a volume any
+        domain still uses (a clone of the undefined VM) stays.
         """
         pool = self._lookup(name)
         if pool is None or not pool.isActive():
@@ -309,7 +325,7 @@ class LibvirtPools:
         orphans = []
         for volume in sorted(pool.listVolumes()):
             match = PAYLOAD_VOLUME.match(volume)
-            if match is None or self._domain_exists(match.group('uuid')):
+            if match is None or self._domain_exists(match.group('uuid')) or volume in volumes_domains_use(self.conn, pool):
                 continue
             if not check_mode:
                 try:

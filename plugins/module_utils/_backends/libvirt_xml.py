@@ -13,6 +13,7 @@ releases of the collection read, so their names do not change.
 from __future__ import annotations
 
 import json
+import os
 import re
 from xml.etree import ElementTree
 
@@ -55,6 +56,12 @@ def volume_name(domain_uuid, digest, device, once=False):
     """The volume that holds a payload of a domain: its UUID, a run-once mark, 16 hex digits of the (keyed) digest."""
     extension = 'iso' if device == 'cdrom' else 'img'
     return '%s%s-%s%s.%s' % (VOLUME_PREFIX, domain_uuid, RUN_ONCE_MARK if once else '', digest[:16], extension)
+
+
+def volume_owner(name):
+    """The UUID of the domain a payload volume was made for (its name says), or None for any other name."""
+    match = PAYLOAD_VOLUME.match(name or '')
+    return match.group('uuid') if match else None
 
 
 def record_element(record, namespaced=True):
@@ -210,13 +217,22 @@ def disk_volume(disk):
     return source.get('pool'), source.get('volume')
 
 
-def volumes_in_pool(domain_xml, pool):
-    """The names of the volumes of ``pool`` that a definition's disks use."""
+def volumes_in_pool(domain_xml, pool, pool_path=None):
+    """The names of the volumes of ``pool`` that a definition's disks use.
+
+    By volume, as this collection attaches them, or by the file's path in the pool's directory
+    (``pool_path``), as a definition copied by hand or by a cloning tool may name them.
+    """
     used = set()
+    directory = os.path.normpath(pool_path) if pool_path else None
     for disk in domain_xml.findall('devices/disk'):
         ref = disk_volume(disk)
         if ref and ref[0] == pool:
             used.add(ref[1])
+            continue
+        path = disk_source(disk) if disk.get('type') == 'file' else None
+        if directory and path and os.path.dirname(os.path.normpath(path)) == directory:
+            used.add(os.path.basename(path))
     return used
 
 

@@ -212,6 +212,24 @@ def test_volumes_in_pool_names_only_that_pool():
     assert xml.volumes_in_pool(definition, 'vmpayload') == {'a.iso'}
 
 
+def test_volumes_in_pool_also_finds_a_volume_named_by_its_path():
+    """A definition copied by a cloning tool may name the pool's file instead of the volume."""
+    definition = domain(disks=cdrom('hda', source='/var/lib/vmpayload/pool/d.iso')
+                        + cdrom('hdb', source='/var/lib/vmpayload/pool/sub/e.iso') + cdrom('hdc', source='vmpayload/a.iso'))
+    assert xml.volumes_in_pool(definition, 'vmpayload', '/var/lib/vmpayload/pool/') == {'a.iso', 'd.iso'}
+    assert xml.volumes_in_pool(definition, 'vmpayload') == {'a.iso'}
+
+
+@pytest.mark.parametrize('name, expected', [
+    (OUR_VOLUME.split('/')[1], UUID),
+    ('vmpayload-%s-once-%s.img' % (UUID, DIGEST[:16]), UUID),
+    ('vmpayload-%s-notes.txt' % UUID, None),
+    (None, None),
+])
+def test_volume_owner_is_the_domain_the_name_was_made_for(name, expected):
+    assert xml.volume_owner(name) == expected
+
+
 @pytest.mark.parametrize('source, expected', [
     ('vmpayload/vmpayload-x.iso', True), ('other/vmpayload-x.iso', False), ('/var/vmpayload-x.iso', False),
     (None, False),
