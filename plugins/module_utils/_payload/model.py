@@ -18,10 +18,12 @@ import hashlib
 import io
 import json
 import os
+import queue
 import re
 import shutil
 import stat
 import tempfile
+import threading
 import unicodedata
 from xml.etree import ElementTree
 from dataclasses import dataclass, replace
@@ -336,6 +338,66 @@ def _write_all(descriptor, view):
         view = view[os.write(descriptor, view):]
 
 
+class _Sha256:
+    """sha256 of the chunks read into its one buffer, in this thread."""
+
+    def __init__(self):
+        self._digest = hashlib.sha256()
+        self._buffer = bytearray(_HASH_CHUNK)
+
+    def buffer(self):
+        """A buffer to read the next chunk into."""
+        return self._buffer
+
+    def add(self, buffer, count):
+        with memoryview(buffer) as view:
+            self._digest.update(view[:count])
+
+    def finish(self):
+        return self._digest.hexdigest()
+
+
+class _ThreadedSha256(_Sha256):
+    """sha256 of the chunks given to it, in order, in a thread of its own.
+
+    hashlib lets go of the GIL while it hashes a large chunk, so on two cores one chunk is hashed
+    while it is written into the copy and the next one is read: a copy then costs about what the
+    hash alone did. Two buffers take turns; each is lent again once it is hashed.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._chunks = queue.SimpleQueue()
+        self._free = queue.SimpleQueue()
+        self._free.put(self._buffer)
+        self._free.put(bytearray(_HASH_CHUNK))
+        self._error = None
+        self._thread = threading.Thread(target=self._run, name='vmpayload-sha256', daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        for buffer, count in iter(self._chunks.get, None):
+            try:
+                super().add(buffer, count)
+            except Exception as exc:  # raised again in the reading thread, by finish()
+                self._error = exc
+            # Lent again even after an error, so that the reading thread never waits for ever.
+            self._free.put(buffer)
+
+    def buffer(self):
+        return self._free.get()
+
+    def add(self, buffer, count):
+        self._chunks.put((buffer, count))
+
+    def finish(self):
+        self._chunks.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return super().finish()
+
+
 def _read_src(path, where, option, name, copies=None, limit=None):
     """Check ``src`` and read it once, hashing it and, with ``copies``, copying it as it goes.
 
@@ -374,30 +436,34 @@ def _read_src(path, where, option, name, copies=None, limit=None):
             reject('is not a regular file')
         if copies is not None:
             target, copy = copies.new_file()
-        digest = hashlib.sha256()
+        # A file of more than one chunk is hashed in a second thread while it is copied.
+        hasher = _ThreadedSha256() if target is not None and info.st_size > _HASH_CHUNK else _Sha256()
         size = 0
-        buffer = bytearray(_HASH_CHUNK)
-        view = memoryview(buffer)
-        while True:
-            try:
-                count = os.readv(source, [buffer])
-            except OSError as exc:
-                reject('cannot be read: %s' % exc.strerror)
-            if not count:
-                break
-            digest.update(view[:count])
-            if target is not None:
+        try:
+            while True:
+                buffer = hasher.buffer()
                 try:
-                    _write_all(target, view[:count])
+                    count = os.readv(source, [buffer])
                 except OSError as exc:
-                    raise ImageWriteError('%s: src %s cannot be copied into %s: %s'
-                                          % (where, json.dumps(path), copies.path, exc.strerror)) from None
-            size += count
+                    reject('cannot be read: %s' % exc.strerror)
+                if not count:
+                    break
+                hasher.add(buffer, count)
+                if target is not None:
+                    try:
+                        with memoryview(buffer) as view:
+                            _write_all(target, view[:count])
+                    except OSError as exc:
+                        raise ImageWriteError('%s: src %s cannot be copied into %s: %s'
+                                              % (where, json.dumps(path), copies.path, exc.strerror)) from None
+                size += count
+        finally:
+            sha256 = hasher.finish()
     finally:
         os.close(source)
         if target is not None:
             os.close(target)
-    return size, digest.hexdigest(), copy
+    return size, sha256, copy
 
 
 def _parse_file(index, spec, device, max_content_size, copies=None):

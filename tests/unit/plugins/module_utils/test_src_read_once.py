@@ -211,8 +211,32 @@ def test_src_is_copied_in_chunks_not_held_in_memory(tmp_path):
     try:
         with staged_payload([{'name': 'big', 'src': str(source)}]) as payload:
             peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
             f = payload.files[0]
             assert (f.size, f.sha256, f.data) == (24 * 1024 * 1024 + 3, expected, None)
+            with f.open() as copy:
+                digest = hashlib.sha256()
+                for chunk in iter(lambda: copy.read(1024 * 1024), b''):
+                    digest.update(chunk)
+            assert digest.hexdigest() == expected
     finally:
         tracemalloc.stop()
     assert peak < 4 * 1024 * 1024
+
+
+def test_a_failure_in_the_hashing_thread_fails_the_read_and_does_not_hang(tmp_path, monkeypatch):
+    source = tmp_path / 'big.bin'
+    source.write_bytes(b'x' * (3 * 1024 * 1024 + 1))
+    real_add = model._Sha256.add
+
+    def add(self, buffer, count):
+        if isinstance(self, model._ThreadedSha256):
+            raise MemoryError('no memory for the hash')
+        real_add(self, buffer, count)
+
+    monkeypatch.setattr(model._Sha256, 'add', add)
+    made = _watch_private_directories(monkeypatch)
+    with pytest.raises(MemoryError):
+        with staged_payload([{'name': 'big', 'src': str(source)}]):
+            pass
+    assert len(made) == 1 and not os.path.exists(made[0])
