@@ -18,7 +18,7 @@ description:
   - On oVirt the engine shows payloads only to users that hold an administrator role. For any other user the module
     reports V(unknown) with RV(msg) saying why, never a false V(none).
   - On libvirt the digests are keyed with the host's payload digest key (see M(vmpayload.core.vm_payload)), so a digest
-    computed elsewhere cannot be compared with them. To audit a VM, give the payload it should have as O(expected):
+    computed elsewhere cannot be compared with them. To audit a VM, give the payload it should have as O(expected);
     the module compares it under the host's key and reports RV(matches_expected).
 author:
   - vmpayload.core contributors (@vmpayload)
