@@ -60,17 +60,21 @@ options:
           - On V(floppy) each segment at most 127 UTF-16 units, none of the characters C(*), C(:), C(<), C(>),
             C(?), C(|), a double quote or a backslash, no trailing dot or space, and no two names equal when
             upper and lower case are taken as the same.
-        type: str
-        required: true
+          - Required. A string; quote a name YAML would read as a number.
+        type: raw
       content:
         description:
           - The content as text, written as UTF-8. Not logged.
-        type: str
+          - A string. A mapping or a list fails rather than being written as its Python form; render structured
+            data as text first, for example with P(ansible.builtin.to_json#filter) or
+            P(ansible.builtin.to_nice_yaml#filter).
+        type: raw
       content_b64:
         description:
           - The content as base64, for any bytes. Whitespace is ignored; anything else that is not base64
             fails with its offset. Not logged.
-        type: str
+          - A string.
+        type: raw
       src:
         description:
           - An absolute path to a file on the host where the module runs. It is read once, in chunks (never

@@ -10,10 +10,13 @@ from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.model import DEVICES, PRESETS
 
+# name, content and content_b64 are raw, and which of them a file gives is not declared here: Ansible would turn
+# a mapping or a list into its Python repr and write that, and its own messages name no file (``missing required
+# arguments: name found in files``). The model refuses those with the index and name of the file.
 FILE_SPEC = dict(
-    name=dict(type='str', required=True),
-    content=dict(type='str', no_log=True),
-    content_b64=dict(type='str', no_log=True),
+    name=dict(type='raw'),
+    content=dict(type='raw', no_log=True),
+    content_b64=dict(type='raw', no_log=True),
     src=dict(type='path'),
 )
 
@@ -21,11 +24,7 @@ PAYLOAD_ARGSPEC = dict(
     device=dict(type='str', default='cdrom', choices=list(DEVICES)),
     label=dict(type='str'),
     preset=dict(type='str', choices=list(PRESETS)),
-    files=dict(
-        type='list', elements='dict', required=True, options=FILE_SPEC,
-        mutually_exclusive=[('content', 'content_b64', 'src')],
-        required_one_of=[('content', 'content_b64', 'src')],
-    ),
+    files=dict(type='list', elements='dict', required=True, options=FILE_SPEC),
     max_content_size=dict(type='int'),
 )
 

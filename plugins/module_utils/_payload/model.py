@@ -164,10 +164,24 @@ def _where(index, name=None):
     return 'files[%d] %s' % (index, json.dumps(name, ensure_ascii=False))
 
 
+def _kind(value):
+    """The YAML word for the type of a value that should have been a string."""
+    if isinstance(value, bool):
+        return 'a boolean'
+    if isinstance(value, (int, float)):
+        return 'a number'
+    if isinstance(value, dict):
+        return 'a mapping'
+    if isinstance(value, (list, tuple)):
+        return 'a list'
+    return type(value).__name__
+
+
 def normalise_name(raw, index, device):
     """NFC-normalise a payload path and check it against every rule of ``device``."""
     if not isinstance(raw, str):
-        raise PayloadValidationError('%s: name must be a string' % _where(index), option='files[%d].name' % index)
+        raise PayloadValidationError('%s: name must be a string, not %s; quote it' % (_where(index), _kind(raw)),
+                                     option='files[%d].name' % index)
     option = 'files[%d].name' % index
     try:
         raw.encode('utf-8')
@@ -491,7 +505,10 @@ def _parse_file(index, spec, device, max_content_size, copies=None):
         result = PayloadFile(name=name, size=size, sha256=sha, src=value, copy=copy, index=index)
     else:
         if not isinstance(value, str):
-            raise PayloadValidationError('%s: %s must be a string' % (where, key), option=option, file=name)
+            # The modules take content raw: Ansible would write a mapping's or a list's Python repr.
+            raise PayloadValidationError('%s: %s must be a string, not %s; render structured data as text first '
+                                         '(to_json, to_nice_yaml), or quote it' % (where, key, _kind(value)),
+                                         option=option, file=name)
         if key == 'content':
             try:
                 data = value.encode('utf-8')
@@ -590,7 +607,7 @@ def _inline_text(f, where, option):
     try:
         return decode_utf8_strict(f.data)
     except ValueError as exc:
-        raise PayloadValidationError('%s: %s' % (where, exc), option=option, file=f.name) from None
+        raise PayloadValidationError('%s: not UTF-8 text (%s)' % (where, exc), option=option, file=f.name) from None
 
 
 def _longest_json_integer(text):
@@ -625,7 +642,8 @@ def _check_preset(preset, indexed):
                 raise PayloadValidationError('%s: preset configdrive keeps files under openstack/ or ec2/'
                                              % where, option='files[%d].name' % index, file=f.name)
             if f.name.endswith('.json'):
-                text = _inline_text(f, where, 'files[%d]' % index)
+                # Only content_b64 can give bytes that are not UTF-8.
+                text = _inline_text(f, where, 'files[%d].content_b64' % index)
                 if text is not None:
                     try:
                         digits = _longest_json_integer(text)

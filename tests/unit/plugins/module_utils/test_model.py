@@ -237,7 +237,7 @@ BAD = [
     case('configdrive-json-not-utf8', lambda t: dict(files=[blob('openstack/latest/meta_data.json',
                                                                  base64.b64encode(b'{"k": "\xff"}').decode())],
                                                      preset='configdrive'),
-         'files[0]', 'openstack/latest/meta_data.json', ['invalid UTF-8 at byte offset 7']),
+         'files[0].content_b64', 'openstack/latest/meta_data.json', ['not UTF-8 text', 'invalid UTF-8 at byte offset 7']),
     case('configdrive-json-integer-too-long',
          lambda t: dict(files=[{'name': 'openstack/latest/meta_data.json',
                                 'content': '{"admin_pass": "%s", "n": -%s}' % (SECRET, '7' * 4301)}],

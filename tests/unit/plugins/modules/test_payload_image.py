@@ -154,7 +154,7 @@ BAD_INPUTS = [
     ('fat-trailing-dot', dict(device='floppy', files=_files({'name': 'name.', 'content': SECRET})),
      ['name.', 'dot']),
     ('two-content-keys', dict(files=_files({'name': 'a', 'content': SECRET, 'content_b64': 'YQ=='})),
-     ['mutually exclusive']),
+     ['files[0] "a"', 'give exactly one of content, content_b64, src (got content, content_b64)']),
     ('no-content-key', dict(files=_files({'name': 'a'})), ['content', 'src']),
     ('bad-b64-char', dict(files=_files({'name': 'bin', 'content_b64': 'QUJD*EVG'})), ['files[0]', 'offset 4']),
     ('bad-b64-padding', dict(files=_files({'name': 'bin', 'content_b64': 'QQ==QUJD'})), ['files[0]', 'padding']),
