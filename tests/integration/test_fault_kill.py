@@ -87,17 +87,22 @@ def domain(conn):
         fresh.close()
 
 
-def _files(marker):
-    """A payload of a text file and 1 MiB of random bytes: four upload chunks, so that a kill can fall between two."""
+def _files(marker, source_dir):
+    """A payload of a text file, 1 MiB of random bytes (four upload chunks, so that a kill can fall between two) and
+    a ``src`` file (the modules copy those into a private temporary directory first)."""
     blob = os.urandom(1024 * 1024)
     text = ('%s %s\n' % (marker, uuid.uuid4().hex)).encode()
+    source = source_dir / ('%s.src' % marker)
+    source.write_bytes(os.urandom(4096))
     spec = [{'name': 'blob.bin', 'content_b64': base64.b64encode(blob).decode()},
-            {'name': 'dir/who.txt', 'content': text.decode()}]
-    return spec, {'blob.bin': blob, 'dir/who.txt': text}
+            {'name': 'dir/who.txt', 'content': text.decode()},
+            {'name': 'from-src.bin', 'src': str(source)}]
+    return spec, {'blob.bin': blob, 'dir/who.txt': text, 'from-src.bin': source.read_bytes()}
 
 
-def _assert_clean_tmp(tmpdir, when):
-    assert leftovers(tmpdir) == [], 'temporary files left %s: %s' % (when, leftovers(tmpdir))
+def _assert_clean_tmp(left, step):
+    """``left``: what the TMPDIR of the runs held after the rerun (checked last, so a failure shows everything else)."""
+    assert left == [], 'temporary files left after a kill at %s and a rerun: %s' % (step, left)
 
 
 def _kill_then_converge(module, args, tmpdir, step):
@@ -129,20 +134,21 @@ def _assert_permanent(conn, dom, original, wanted, tmp_path, live):
 def test_vm_payload_killed_at_a_step_converges_on_the_next_run(conn, domain, tmp_path, step):
     tmpdir = tmp_path / 'tmp'
     tmpdir.mkdir()
-    first, _ = _files('first')
+    first, _ = _files('first', tmp_path)
     assert run_module('vm_payload', {'name': domain.name(), 'files': first}, tmpdir).returncode == 0
     # What the definition says before the run that is killed (libvirt added the IDE controller the drive needs).
     original = domain_xml(conn, domain.UUIDString())
-    files, wanted = _files('second')
+    files, wanted = _files('second', tmp_path)
     args = {'name': domain.name(), 'files': files}
 
     _kill_then_converge('vm_payload', args, tmpdir, step)
     _assert_permanent(conn, domain, original, wanted, tmp_path, live=False)
-    _assert_clean_tmp(tmpdir, 'after a kill at %s and a rerun' % step)
+    left = leftovers(tmpdir)
 
     third = run_module('vm_payload', args, tmpdir)
     assert third.returncode == 0 and third.result['changed'] is False, str(third)
     _assert_permanent(conn, domain, original, wanted, tmp_path, live=False)
+    _assert_clean_tmp(left, step)
 
 
 @pytest.mark.parametrize('step', LIVE_STEPS)
@@ -150,22 +156,24 @@ def test_vm_payload_killed_while_changing_a_running_vms_media_converges(conn, do
     """The running VM has the payload drive (an IDE CD-ROM takes new media live): a kill around the media change."""
     tmpdir = tmp_path / 'tmp'
     tmpdir.mkdir()
-    first, _ = _files('first')
+    first, _ = _files('first', tmp_path)
     assert run_module('vm_payload', {'name': domain.name(), 'files': first}, tmpdir).returncode == 0
     # What the definition says before the run that is killed (libvirt added the IDE controller the drive needs).
     original = domain_xml(conn, domain.UUIDString())
     domain.create()
-    files, wanted = _files('second')
+    files, wanted = _files('second', tmp_path)
     args = {'name': domain.name(), 'files': files}
+    assert domain.isActive(), 'the VM stopped by itself before the run (a concurrent test on this host?)'
 
     _kill_then_converge('vm_payload', args, tmpdir, step)
     _assert_permanent(conn, domain, original, wanted, tmp_path, live=True)
-    _assert_clean_tmp(tmpdir, 'after a kill at %s and a rerun' % step)
+    left = leftovers(tmpdir)
 
     third = run_module('vm_payload', args, tmpdir)
     assert third.returncode == 0, str(third)
     assert (third.result['changed'], third.result['restart_required']) == (False, False), str(third)
     _assert_permanent(conn, domain, original, wanted, tmp_path, live=True)
+    _assert_clean_tmp(left, step)
 
 
 def _assert_run_once(conn, dom, original, wanted, tmp_path):
@@ -188,13 +196,15 @@ def test_vm_run_once_payload_killed_at_a_step_converges_on_the_next_run(conn, do
     tmpdir.mkdir()
     original = domain_xml(conn, domain.UUIDString())
     domain.create()
-    files, wanted = _files('once')
+    files, wanted = _files('once', tmp_path)
     args = {'name': domain.name(), 'files': files, 'restart': True, 'timeout': STOP_TIMEOUT}
+    assert domain.isActive(), 'the VM stopped by itself before the run (a concurrent test on this host?)'
 
     _kill_then_converge('vm_run_once_payload', args, tmpdir, step)
     _assert_run_once(conn, domain, original, wanted, tmp_path)
-    _assert_clean_tmp(tmpdir, 'after a kill at %s and a rerun' % step)
+    left = leftovers(tmpdir)
 
     third = run_module('vm_run_once_payload', args, tmpdir)
     assert third.returncode == 0 and third.result['changed'] is False, str(third)
     _assert_run_once(conn, domain, original, wanted, tmp_path)
+    _assert_clean_tmp(left, step)

@@ -44,11 +44,7 @@ def _chain():
     path = [entry for entry in sys.path if os.path.abspath(entry or '.') != here]
     spec = importlib.machinery.PathFinder.find_spec('sitecustomize', path)
     if spec is not None and spec.loader is not None:
-        module = importlib.util.module_from_spec(spec)
-        try:
-            spec.loader.exec_module(module)
-        except Exception:  # pylint: disable=broad-except
-            pass
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
 
 
 def die():
