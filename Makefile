@@ -48,17 +48,17 @@ demo: deps services guest
 	$(VENV)/bin/ansible-playbook -e ansible_python_interpreter=$(CURDIR)/$(PY) playbooks/demo.yml
 
 unit: deps
-	$(PY) -m pytest -q tests/unit
+	$(PY) -m pytest -q -rs tests/unit
 
 integration: deps services guest
-	$(PY) -m pytest -q tests/integration
+	$(PY) -m pytest -q -rs tests/integration
 
 test: deps services guest
-	$(PY) -m pytest -q tests/ecosystem tests/integration
+	$(PY) -m pytest -q -rs tests/ecosystem tests/integration
 
 # The gates that keep the collection usable by the ecosystem's tools (docs, changelog, execution environment).
 ecosystem: deps
-	$(PY) -m pytest -q tests/ecosystem
+	$(PY) -m pytest -q -rs tests/ecosystem
 
 docs: deps
 	$(PY) docs/build_docsite.py
