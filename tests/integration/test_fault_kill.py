@@ -18,8 +18,13 @@ The domains never boot an OS (the BIOS waits for a boot device): these cases loo
 from __future__ import annotations
 
 import base64
+import json
 import os
+import re
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import libvirt
 import pytest
@@ -28,6 +33,7 @@ from fault_helpers import (
     URI,
     domain_xml,
     leftovers,
+    module_env,
     payload_volumes,
     pool_disks,
     record_of,
@@ -208,3 +214,42 @@ def test_vm_run_once_payload_killed_at_a_step_converges_on_the_next_run(conn, do
     assert third.returncode == 0 and third.result['changed'] is False, str(third)
     _assert_run_once(conn, domain, original, wanted, tmp_path)
     _assert_clean_tmp(left, step)
+
+
+def test_a_play_killed_mid_upload_converges_and_leaves_no_temporary_file(conn, domain, tmp_path):
+    """The same through ansible-playbook, as a user runs it: the module process is killed (SIGKILL, rc 137) after the
+    first chunk of its upload. The rerun converges and the third run reports changed=0. Ansible's own temporary
+    directories (remote_tmp, local_tmp) are empty; in TMPDIR only the directory AnsiballZ unpacked the killed module
+    into remains, which ansible-core removes in a ``finally`` that SIGKILL skips and no later run looks for: that one
+    is ansible-core's, not the collection's, and is listed apart."""
+    tmpdir, local_tmp, remote_tmp = (tmp_path / name for name in ('tmp', 'local', 'remote'))
+    for directory in (tmpdir, local_tmp, remote_tmp):
+        directory.mkdir()
+    first, _ = _files('first', tmp_path)
+    assert run_module('vm_payload', {'name': domain.name(), 'files': first}, tmpdir).returncode == 0
+    original = domain_xml(conn, domain.UUIDString())
+    files, wanted = _files('second', tmp_path)
+    playbook = tmp_path / 'play.yml'
+    playbook.write_text(json.dumps([{'hosts': 'localhost', 'gather_facts': False, 'tasks': [
+        {'vmpayload.core.vm_payload': {'name': domain.name(), 'files': files}}]}]))
+
+    def play(fault=None):
+        command = [str(Path(sys.executable).with_name('ansible-playbook')), '-i', 'localhost,', '-c', 'local',
+                   '-e', 'ansible_python_interpreter=%s' % sys.executable, str(playbook)]
+        env = module_env(tmpdir, fault, ANSIBLE_NOCOLOR='1', ANSIBLE_LOCAL_TEMP=str(local_tmp),
+                         ANSIBLE_REMOTE_TEMP=str(remote_tmp))
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+    killed = play('upload:mid')
+    assert killed.returncode != 0 and '"rc": 137' in killed.stdout, killed.stdout + killed.stderr
+    rerun = play()
+    assert rerun.returncode == 0 and re.search(r'ok=1\s+changed=1\s', rerun.stdout), rerun.stdout
+    third = play()
+    assert third.returncode == 0 and re.search(r'ok=1\s+changed=0\s', third.stdout), third.stdout
+    _assert_permanent(conn, domain, original, wanted, tmp_path, live=False)
+
+    assert leftovers(local_tmp) == [] and leftovers(remote_tmp) == []
+    unpacked = re.compile(r'^ansible_vmpayload\.core\.vm_payload_payload_[^/]+(/.*)?$')
+    ansible_core = [name for name in leftovers(tmpdir) if unpacked.match(name)]
+    assert len([name for name in ansible_core if '/' not in name]) <= 1, ansible_core
+    _assert_clean_tmp([name for name in leftovers(tmpdir) if name not in ansible_core], 'upload:mid')

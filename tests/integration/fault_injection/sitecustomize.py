@@ -26,6 +26,7 @@ Without these variables this file does nothing. The chain to a sitecustomize fur
 (Debian's) is kept.
 """
 
+import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
@@ -101,10 +102,39 @@ def _install():
 
     libvirt.virStream.sendAll = send_all_then_die
 
-    from ansible_collections.vmpayload.core.plugins.module_utils._image import fat, iso
+    # The image writers are wrapped when the module imports them, not here: importing the collection before
+    # Ansible's own loader is in place would break a controller started with this environment.
+    sys.meta_path.insert(0, _WrapWriters())
 
-    for writer in (iso.IsoWriter, fat.FatWriter):
-        _around(writer, 'write', 'build')
+
+WRITERS = {
+    'ansible_collections.vmpayload.core.plugins.module_utils._image.iso': 'IsoWriter',
+    'ansible_collections.vmpayload.core.plugins.module_utils._image.fat': 'FatWriter',
+}
+
+
+class _WrapWriters(importlib.abc.MetaPathFinder):
+    """Wraps ``write`` of the ISO and FAT writers right after their modules are executed."""
+
+    def find_spec(self, name, path, target=None):
+        if name not in WRITERS:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, 'find_spec'):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        execute = spec.loader.exec_module
+
+        def exec_and_wrap(module):
+            execute(module)
+            _around(getattr(module, WRITERS[name]), 'write', 'build')
+
+        spec.loader.exec_module = exec_and_wrap
+        return spec
 
 
 _chain()
