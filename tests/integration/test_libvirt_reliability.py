@@ -269,9 +269,14 @@ def test_forks_staging_payloads_for_many_vms_in_one_pool_all_converge(conn, tmp_
             for name in names:
                 assert re.search(r'^%s\s*:\s*ok=1\s+changed=%d\s+unreachable=0\s+failed=0' % (name, expected_changed),
                                  completed.stdout, re.M), completed.stdout
-        for dom in domains:
+        from fault_helpers import volume_files
+
+        for name, dom in zip(names, domains):
             digest, recorded_volume, drive_volume, volumes = _state(conn, dom)
             assert digest is not None and recorded_volume == drive_volume and volumes == [drive_volume]
+            # What was sent for this VM, read back from its volume: no fork's upload went to another VM or astray.
+            sent = {'who.txt': ('%s\n' % name).encode(), 'blob.bin': base64.b64decode(blob)}
+            assert volume_files(conn, drive_volume, tmp_path / ('read-back-%s' % name)) == sent, name
     finally:
         fresh = _connect()
         try:
