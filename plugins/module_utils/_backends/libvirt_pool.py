@@ -151,8 +151,13 @@ def volumes_domains_use(conn, pool):
     path = ElementTree.fromstring(pool.XMLDesc(0)).findtext('target/path')
     used = set()
     for domain in conn.listAllDomains(0):
-        for flags in (libvirt.VIR_DOMAIN_XML_INACTIVE, 0) if domain.isActive() else (libvirt.VIR_DOMAIN_XML_INACTIVE,):
-            used |= volumes_in_pool(ElementTree.fromstring(domain.XMLDesc(flags)), name, path)
+        try:
+            for flags in (libvirt.VIR_DOMAIN_XML_INACTIVE, 0) if domain.isActive() else (libvirt.VIR_DOMAIN_XML_INACTIVE,):
+                used |= volumes_in_pool(ElementTree.fromstring(domain.XMLDesc(flags)), name, path)
+        except libvirt.libvirtError as exc:
+            # Undefined (or a transient domain stopped) since the listing: it uses nothing any more.
+            if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                raise
     return used
 
 

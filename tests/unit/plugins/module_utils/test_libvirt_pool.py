@@ -21,6 +21,7 @@ from ansible_collections.vmpayload.core.plugins.module_utils._backends.libvirt_p
     LibvirtPools,
     parse_mode,
     qemu_gid,
+    volumes_domains_use,
 )
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import (
     BackendError,
@@ -251,3 +252,26 @@ def test_module_result_with_prune_orphans(node, capsys):
 def test_module_refuses(node, capsys, args, message):
     result = run_module(capsys, dict(dict(uri=node), **args))
     assert result['failed'] is True and message in result['msg']
+
+
+class _ListsAVanishedDomain:
+    """A connection whose domain listing still holds a domain undefined right after the listing."""
+
+    def __init__(self, conn, vanished):
+        self.conn, self.vanished = conn, vanished
+
+    def listAllDomains(self, flags):
+        return self.conn.listAllDomains(flags) + [self.vanished]
+
+
+def test_a_domain_undefined_while_volumes_in_use_are_listed_uses_nothing(pools, tmp_path):
+    present(pools, path=str(tmp_path))
+    pool = pools.conn.storagePoolLookupByName('vmpayload')
+    disk = ("<disk type='volume' device='cdrom'><source pool='vmpayload' volume='%s'/><target dev='hdd' bus='ide'/>"
+            "<readonly/></disk>")
+    template = ("<domain type='test'><name>%s</name><memory>65536</memory><os><type>hvm</type></os>"
+                "<devices>%s</devices></domain>")
+    pools.conn.defineXML(template % ('stays', disk % 'kept.iso'))
+    vanished = pools.conn.defineXML(template % ('goes', disk % 'freed.iso'))
+    vanished.undefine()
+    assert volumes_domains_use(_ListsAVanishedDomain(pools.conn, vanished), pool) == {'kept.iso'}
