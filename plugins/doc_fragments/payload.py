@@ -77,11 +77,12 @@ options:
         type: raw
       src:
         description:
-          - An absolute path to a file on the host where the module runs. It is read once, in chunks (never
-            whole into memory), and copied as it is hashed into a private directory (mode V(0700), in E(TMPDIR)
-            or C(/tmp)). The image, or the content sent to the platform, is made from that copy, so it holds
-            exactly the bytes the digest was taken of, even if the file changes during the task.
-          - The copies are removed when the task ends, also when it fails; E(TMPDIR) needs room for them.
+          - An absolute path to a file on the host where the module runs. It is read once and copied as it is
+            hashed, into memory if it has at most 1 MiB (up to 16 MiB of such files in all), else in chunks, never
+            whole into memory, into a private directory (mode V(0700), in E(TMPDIR) or C(/tmp)). The image, or the
+            content sent to the platform, is made from that copy, so it holds exactly the bytes the digest was taken
+            of, even if the file changes during the task.
+          - The copies are removed when the task ends, also when it fails; E(TMPDIR) needs room for the larger files.
           - For a file on the controller, use O(files[].content) with a C(file) lookup, or copy it first.
         type: path
   max_content_size:

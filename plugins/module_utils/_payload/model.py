@@ -7,7 +7,8 @@
 Everything here runs before any image is written. A rejection names the option path
 (``files[2].content_b64``) and the file, never its content. ``src`` files are read once, each
 copied as it is hashed into a private directory that images are then built from
-(:func:`staged_payload`), so an image holds exactly the bytes its digest was taken of.
+(:func:`staged_payload`; small ones in memory), so an image holds exactly the bytes its digest
+was taken of.
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ _B64_WHITESPACE = frozenset(b' \t\r\n')
 _B64_WHITESPACE_BYTES = b' \t\r\n'
 _HASH_CHUNK = 1024 * 1024
 PRIVATE_COPIES_PREFIX = 'vmpayload-src-'
+# src files up to this size are held in memory rather than copied to a file, up to HOLD_TOTAL_MAX in all.
+HOLD_FILE_MAX = _HASH_CHUNK
+HOLD_TOTAL_MAX = 16 * 1024 * 1024
 
 NOCLOUD_REQUIRED = ('meta-data', 'user-data')
 NOCLOUD_LABEL = 'cidata'
@@ -78,9 +82,10 @@ JSON_MAX_INT_DIGITS = 4300
 class PayloadFile:
     """One validated file: its normalised name, size, sha256 and where its bytes come from.
 
-    A ``src`` file's bytes are read from ``copy``, the private copy its sha256 was taken of while
-    it was made (see :class:`PrivateCopies`); ``src`` itself is named in messages only. ``index``
-    is the file's place in the declared ``files``, for messages.
+    A ``src`` file's bytes are read from its private copy, the one its sha256 was taken of while it
+    was made (see :class:`PrivateCopies`): ``copy``, a file, or ``held``, the bytes themselves for a
+    small file; ``src`` itself is named in messages only. ``index`` is the file's place in the
+    declared ``files``, for messages.
     """
 
     name: str
@@ -90,6 +95,12 @@ class PayloadFile:
     src: str | None = None
     copy: str | None = None
     index: int | None = None
+    held: bytes | None = None
+
+    @property
+    def settled(self):
+        """Whether the bytes are this process's own: inline content, or the private copy of ``src``."""
+        return self.src is None or self.copy is not None or self.held is not None
 
     def open(self):
         """A binary stream of the content: inline bytes, else the private copy of ``src``.
@@ -99,6 +110,8 @@ class PayloadFile:
         """
         if self.data is not None:
             return io.BytesIO(self.data)
+        if self.held is not None:
+            return io.BytesIO(self.held)
         return open(self.copy or self.src, 'rb')
 
     def summary(self):
@@ -303,17 +316,27 @@ def decode_utf8_strict(data):
 
 
 class PrivateCopies:
-    """A private directory for the copies of ``src`` files, removed with everything in it on leaving.
+    """The private copies of ``src`` files: in memory for small files, else in a private directory.
 
-    The directory is made by ``tempfile.mkdtemp`` (mode 0700) in ``tmpdir`` (default: tempfile's,
-    from ``TMPDIR``) when the first copy is, so a payload without ``src`` makes none. Each copy is
-    a new file of mode 0600 that only this process writes.
+    A file of up to HOLD_FILE_MAX bytes is held in memory while the files so held total at most
+    HOLD_TOTAL_MAX: no file on disk, and no cost per file. Larger ones are copied into a directory
+    made by ``tempfile.mkdtemp`` (mode 0700) in ``tmpdir`` (default: tempfile's, from ``TMPDIR``)
+    when the first such copy is, each a new file of mode 0600 that only this process writes. The
+    directory is removed with everything in it on leaving.
     """
 
     def __init__(self, tmpdir=None):
         self.tmpdir = tmpdir
         self.path = None
         self._made = 0
+        self._held = 0
+
+    def may_hold(self, size):
+        """Whether a file of ``size`` bytes is to be held in memory rather than copied to a file."""
+        return size <= HOLD_FILE_MAX and self._held + size <= HOLD_TOTAL_MAX
+
+    def count_held(self, size):
+        self._held += size
 
     def __enter__(self):
         return self
@@ -415,9 +438,9 @@ class _ThreadedSha256(_Sha256):
 def _read_src(path, where, option, name, copies=None, limit=None):
     """Check ``src`` and read it once, hashing it and, with ``copies``, copying it as it goes.
 
-    Returns (size, sha256, path of the copy or None). Only the bytes hashed are in the copy, so an
-    image built from the copy holds exactly what the digest says, whatever ``src`` becomes. The file
-    is streamed in chunks, never held whole in memory.
+    Returns (size, sha256, path of the copy or None, bytes held or None). Only the bytes hashed are
+    in the copy, so an image built from the copy holds exactly what the digest says, whatever
+    ``src`` becomes. The file is streamed in chunks; only a small one is held whole in memory.
     """
     def reject(rule):
         raise PayloadValidationError('%s: src %s %s' % (where, json.dumps(path), rule), option=option, file=name)
@@ -444,11 +467,14 @@ def _read_src(path, where, option, name, copies=None, limit=None):
         reject('does not exist')
     except OSError as exc:
         reject('cannot be read: %s' % exc.strerror)
-    target = copy = None
+    target = copy = held = None
     try:
-        if not stat.S_ISREG(os.fstat(source).st_mode):
+        info = os.fstat(source)
+        if not stat.S_ISREG(info.st_mode):
             reject('is not a regular file')
-        if copies is not None:
+        if copies is not None and copies.may_hold(info.st_size):
+            held = bytearray()
+        elif copies is not None:
             target, copy = copies.new_file()
         # A file of more than one chunk is hashed in a second thread while it is copied.
         hasher = _ThreadedSha256() if target is not None and info.st_size > _HASH_CHUNK else _Sha256()
@@ -463,6 +489,9 @@ def _read_src(path, where, option, name, copies=None, limit=None):
                 if not count:
                     break
                 hasher.add(buffer, count)
+                if held is not None:
+                    with memoryview(buffer) as view:
+                        held += view[:count]
                 if target is not None:
                     try:
                         with memoryview(buffer) as view:
@@ -477,7 +506,10 @@ def _read_src(path, where, option, name, copies=None, limit=None):
         os.close(source)
         if target is not None:
             os.close(target)
-    return size, sha256, copy
+    if held is not None:
+        copies.count_held(size)
+        held = bytes(held)
+    return size, sha256, copy, held
 
 
 def _parse_file(index, spec, device, max_content_size, copies=None):
@@ -501,8 +533,8 @@ def _parse_file(index, spec, device, max_content_size, copies=None):
     option = 'files[%d].%s' % (index, key)
     value = spec[key]
     if key == 'src':
-        size, sha, copy = _read_src(value, where, option, name, copies, max_content_size)
-        result = PayloadFile(name=name, size=size, sha256=sha, src=value, copy=copy, index=index)
+        size, sha, copy, held = _read_src(value, where, option, name, copies, max_content_size)
+        result = PayloadFile(name=name, size=size, sha256=sha, src=value, copy=copy, index=index, held=held)
     else:
         if not isinstance(value, str):
             # The modules take content raw: Ansible would write a mapping's or a list's Python repr.
@@ -722,10 +754,10 @@ def parse_payload(files, device='cdrom', label=None, preset=None, max_content_si
 def staged_payload(files, device='cdrom', label=None, preset=None, max_content_size=None, tmpdir=None):
     """:func:`parse_payload` for a payload that is going to be built or sent: a context manager.
 
-    Each ``src`` file is read once, hashed while it is copied into a private directory (see
-    :class:`PrivateCopies`), and the payload's files are read from those copies: an image built
-    from it holds exactly the bytes its digest was taken of, even if ``src`` changes meanwhile. The
-    directory is removed on leaving, also on error.
+    Each ``src`` file is read once, hashed while it is copied, into memory when small or else into
+    a private directory (see :class:`PrivateCopies`), and the payload's files are read from those
+    copies: an image built from it holds exactly the bytes its digest was taken of, even if ``src``
+    changes meanwhile. The directory is removed on leaving, also on error.
     """
     with PrivateCopies(tmpdir) as copies:
         yield parse_payload(files, device=device, label=label, preset=preset, max_content_size=max_content_size,
@@ -738,14 +770,14 @@ def _copy_again(payload_file, copies):
     name = payload_file.name
     where = _where(index, name) if index is not None else 'file %s' % json.dumps(name, ensure_ascii=False)
     option = 'files[%d].src' % index if index is not None else 'files'
-    size, sha, copy = _read_src(payload_file.src, where, option, name, copies)
+    size, sha, copy, held = _read_src(payload_file.src, where, option, name, copies)
     if (size, sha) != (payload_file.size, payload_file.sha256):
         how = ('%d bytes then, %d now' % (payload_file.size, size) if size != payload_file.size
                else 'same size, other bytes')
         raise ImageWriteError('%s: src %s changed after it was validated (%s): no image is built from it, as the '
                               'image would not hold what the payload digest says; run again'
                               % (where, json.dumps(payload_file.src), how))
-    return replace(payload_file, copy=copy)
+    return replace(payload_file, copy=copy, held=held)
 
 
 @contextlib.contextmanager
@@ -753,12 +785,12 @@ def staged(payload, tmpdir=None):
     """``payload`` with every ``src`` file read from a private copy, as the image writers need it.
 
     A payload from :func:`staged_payload` has its copies and is given back as it is. Otherwise each
-    ``src`` file is copied now into a private directory removed on leaving, and one that is no longer
-    what was hashed fails with :class:`ImageWriteError`.
+    ``src`` file is copied now (as :func:`staged_payload` does; a directory is removed on leaving),
+    and one that is no longer what was hashed fails with :class:`ImageWriteError`.
     """
-    if all(f.src is None or f.copy is not None for f in payload.files):
+    if all(f.settled for f in payload.files):
         yield payload
         return
     with PrivateCopies(tmpdir) as copies:
-        files = tuple(f if f.src is None or f.copy is not None else _copy_again(f, copies) for f in payload.files)
+        files = tuple(f if f.settled else _copy_again(f, copies) for f in payload.files)
         yield replace(payload, files=files)

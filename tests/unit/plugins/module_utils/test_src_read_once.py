@@ -29,14 +29,17 @@ from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors imp
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.model import parse_payload, staged_payload
 from ansible_collections.vmpayload.core.plugins.modules import payload_image
 
-ORIGINAL = b'validated bytes\n' * 4096
+SMALL = b'validated bytes\n' * 4096
+# More than a chunk, and more than a file held in memory: copied to a file, hashed in a second thread.
+LARGE = bytes(range(256)) * (3 * 4096) + b'tail'
+SIZES = {'held': SMALL, 'on-disk': LARGE}
 SECRET = 'hunter2-SRC-COPY-9c1e'
 
 
 def _rewrite(path):
     """Other bytes of the same size, written into the same file."""
     with open(path, 'r+b') as stream:
-        stream.write(b'X' * len(ORIGINAL))
+        stream.write(b'X' * os.path.getsize(path))
 
 
 def _replace(path):
@@ -55,9 +58,9 @@ def _truncate(path):
 CHANGES = {'rewritten': _rewrite, 'replaced': _replace, 'truncated': _truncate, 'removed': os.unlink}
 
 
-def _source(tmp_path):
+def _source(tmp_path, data=LARGE):
     path = tmp_path / 'agent.bin'
-    path.write_bytes(ORIGINAL)
+    path.write_bytes(data)
     return str(path)
 
 
@@ -69,14 +72,16 @@ def _run_module(capsys, args):
 
 @pytest.mark.parametrize('change', sorted(CHANGES))
 @pytest.mark.parametrize('device', ['cdrom', 'floppy'])
+@pytest.mark.parametrize('size', sorted(SIZES))
 def test_payload_image_builds_the_bytes_it_hashed_when_src_changes_before_the_build(
-        tmp_path, capsys, monkeypatch, device, change):
+        tmp_path, capsys, monkeypatch, size, device, change):
     """The src changes after validation (here: when the writer is picked), before the image is written.
 
     Before the single read, the writer opened src again: the image held the new bytes (or pycdlib
     failed on a removed file, or the FAT writer on a shorter one) under the old digest.
     """
-    source = _source(tmp_path)
+    original = SIZES[size]
+    source = _source(tmp_path, original)
     real_writer_for = image_file.writer_for
 
     def change_src_then_pick_the_writer(*args, **kwargs):
@@ -91,17 +96,18 @@ def test_payload_image_builds_the_bytes_it_hashed_when_src_changes_before_the_bu
     result = _run_module(capsys, args)
     assert not result.get('failed'), result['msg']
     recorded = result['files'][0]
-    assert recorded == {'name': 'agent.bin', 'size': len(ORIGINAL), 'sha256': hashlib.sha256(ORIGINAL).hexdigest()}
+    assert recorded == {'name': 'agent.bin', 'size': len(original), 'sha256': hashlib.sha256(original).hexdigest()}
     written = read_image(str(dest), with_content=True)['files'][0]
     assert hashlib.sha256(written['content']).hexdigest() == recorded['sha256']
-    assert written['content'] == ORIGINAL
+    assert written['content'] == original
 
 
 @pytest.mark.parametrize('change', ['rewritten', 'replaced', 'truncated'])
 @pytest.mark.parametrize('device', ['cdrom', 'floppy'])
-def test_a_writer_given_a_payload_without_copies_refuses_a_src_that_changed(tmp_path, device, change):
+@pytest.mark.parametrize('size', sorted(SIZES))
+def test_a_writer_given_a_payload_without_copies_refuses_a_src_that_changed(tmp_path, size, device, change):
     """parse_payload alone only hashes (as the digest filter needs); the writer copies, and checks the copy."""
-    source = _source(tmp_path)
+    source = _source(tmp_path, SIZES[size])
     payload = parse_payload([{'name': 'agent.bin', 'src': source}], device=device)
     CHANGES[change](source)
     image = tmp_path / 'payload.img'
@@ -113,12 +119,14 @@ def test_a_writer_given_a_payload_without_copies_refuses_a_src_that_changed(tmp_
 
 
 @pytest.mark.parametrize('device', ['cdrom', 'floppy'])
-def test_a_writer_given_a_payload_without_copies_builds_an_unchanged_src(tmp_path, device):
-    source = _source(tmp_path)
+@pytest.mark.parametrize('size', sorted(SIZES))
+def test_a_writer_given_a_payload_without_copies_builds_an_unchanged_src(tmp_path, size, device):
+    source = _source(tmp_path, SIZES[size])
     payload = parse_payload([{'name': 'agent.bin', 'src': source}], device=device)
+    assert (payload.files[0].copy, payload.files[0].held) == (None, None)
     image = tmp_path / 'payload.img'
     writer_for(device, size='auto' if device == 'floppy' else None).write(payload, str(image))
-    assert read_image(str(image), with_content=True)['files'][0]['content'] == ORIGINAL
+    assert read_image(str(image), with_content=True)['files'][0]['content'] == SIZES[size]
 
 
 def _watch_private_directories(monkeypatch):
@@ -141,9 +149,9 @@ def test_copies_are_private_and_removed_on_leaving(tmp_path, monkeypatch):
         assert os.path.dirname(copy) == made[0]
         assert stat.S_IMODE(os.stat(made[0]).st_mode) == 0o700
         assert stat.S_IMODE(os.stat(copy).st_mode) == 0o600
-        assert payload.files[0].src == source
+        assert (payload.files[0].src, payload.files[0].held) == (source, None)
         with payload.files[0].open() as stream:
-            assert stream.read() == ORIGINAL
+            assert stream.read() == LARGE
     assert not os.path.exists(made[0])
 
 
@@ -152,6 +160,38 @@ def test_a_payload_without_src_makes_no_directory(monkeypatch):
     with staged_payload([{'name': 'b', 'content': SECRET}]) as payload:
         assert payload.files[0].data == SECRET.encode()
     assert made == []
+
+
+def test_small_src_files_are_held_in_memory_up_to_a_total(tmp_path, monkeypatch):
+    """A file up to HOLD_FILE_MAX is held while the held ones total at most HOLD_TOTAL_MAX; then copied to a file."""
+    made = _watch_private_directories(monkeypatch)
+    monkeypatch.setattr(model, 'HOLD_TOTAL_MAX', 2 * len(SMALL))
+    specs = []
+    for index in range(3):
+        path = tmp_path / ('small%d' % index)
+        path.write_bytes(SMALL)
+        specs.append({'name': path.name, 'src': str(path)})
+    big = tmp_path / 'big'
+    big.write_bytes(SMALL * 17)
+    with staged_payload(specs + [{'name': 'big', 'src': str(big)}]) as payload:
+        files = {f.name: f for f in payload.files}
+        assert [files[name].held is not None for name in ('small0', 'small1', 'small2', 'big')] == [True, True, False, False]
+        assert files['small0'].held == SMALL and files['small0'].data is None
+        assert [os.path.basename(files[name].copy) for name in ('small2', 'big')] == ['0', '1']
+        for path in (tmp_path / 'small0', tmp_path / 'small2', big):
+            path.write_bytes(b'changed')
+        for f in payload.files:
+            with f.open() as stream:
+                assert hashlib.sha256(stream.read()).hexdigest() == f.sha256
+    assert len(made) == 1 and not os.path.exists(made[0])
+
+
+def test_a_held_src_is_not_checked_as_inline_content(tmp_path):
+    """Presets check inline JSON and XML only; a src file, held or not, is carried as it is."""
+    path = tmp_path / 'meta_data.json'
+    path.write_bytes(b'{not json')
+    with staged_payload([{'name': 'openstack/latest/meta_data.json', 'src': str(path)}], preset='configdrive') as payload:
+        assert payload.files[0].held == b'{not json'
 
 
 def test_copies_are_removed_when_the_build_fails(tmp_path, monkeypatch):
