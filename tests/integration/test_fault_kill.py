@@ -95,11 +95,11 @@ def domain(conn):
 
 def _files(marker, source_dir):
     """A payload of a text file, 1 MiB of random bytes (four upload chunks, so that a kill can fall between two) and
-    a ``src`` file (the modules copy those into a private temporary directory first)."""
+    a ``src`` file over 1 MiB (the modules copy such a file into a private temporary directory first)."""
     blob = os.urandom(1024 * 1024)
     text = ('%s %s\n' % (marker, uuid.uuid4().hex)).encode()
     source = source_dir / ('%s.src' % marker)
-    source.write_bytes(os.urandom(4096))
+    source.write_bytes(os.urandom(1024 * 1024 + 4096))
     spec = [{'name': 'blob.bin', 'content_b64': base64.b64encode(blob).decode()},
             {'name': 'dir/who.txt', 'content': text.decode()},
             {'name': 'from-src.bin', 'src': str(source)}]
@@ -140,7 +140,7 @@ def _assert_permanent(conn, dom, original, wanted, tmp_path, live):
 def test_vm_payload_killed_at_a_step_converges_on_the_next_run(conn, domain, tmp_path, step):
     tmpdir = tmp_path / 'tmp'
     tmpdir.mkdir()
-    first, _ = _files('first', tmp_path)
+    first, _second = _files('first', tmp_path)
     assert run_module('vm_payload', {'name': domain.name(), 'files': first}, tmpdir).returncode == 0
     # What the definition says before the run that is killed (libvirt added the IDE controller the drive needs).
     original = domain_xml(conn, domain.UUIDString())
@@ -162,7 +162,7 @@ def test_vm_payload_killed_while_changing_a_running_vms_media_converges(conn, do
     """The running VM has the payload drive (an IDE CD-ROM takes new media live): a kill around the media change."""
     tmpdir = tmp_path / 'tmp'
     tmpdir.mkdir()
-    first, _ = _files('first', tmp_path)
+    first, _second = _files('first', tmp_path)
     assert run_module('vm_payload', {'name': domain.name(), 'files': first}, tmpdir).returncode == 0
     # What the definition says before the run that is killed (libvirt added the IDE controller the drive needs).
     original = domain_xml(conn, domain.UUIDString())
@@ -225,7 +225,7 @@ def test_a_play_killed_mid_upload_converges_and_leaves_no_temporary_file(conn, d
     tmpdir, local_tmp, remote_tmp = (tmp_path / name for name in ('tmp', 'local', 'remote'))
     for directory in (tmpdir, local_tmp, remote_tmp):
         directory.mkdir()
-    first, _ = _files('first', tmp_path)
+    first, _second = _files('first', tmp_path)
     assert run_module('vm_payload', {'name': domain.name(), 'files': first}, tmpdir).returncode == 0
     original = domain_xml(conn, domain.UUIDString())
     files, wanted = _files('second', tmp_path)
