@@ -379,9 +379,7 @@ CASES = [
                                                       'files': [secret()]},
          r'no domain with uuid 00000000-5e2c-4000-8000-000000000000 on qemu:///system'),
     Case('vm-uuid-malformed', 'vm_payload_info', {'uuid': 'not-a-uuid'},
-         r'uuid.*not-a-uuid|not-a-uuid.*uuid',
-         known_failure="_backends/libvirt.py find_vm reports libvirt's bare 'looking up the domain failed: Invalid "
-                       "UUID', naming neither the option nor the value"),
+         r'uuid "not-a-uuid" is not a UUID', 'uuid'),
     Case('vm-info-not-found', 'vm_payload_info', {'name': 'vmpayload-no-such-domain-5e2c'},
          r'no domain named vmpayload-no-such-domain-5e2c on qemu:///system'),
     Case('vm-name-and-uuid', 'vm_payload', vm([secret()], uuid=DOMAIN_UUID),
@@ -397,10 +395,7 @@ CASES = [
          dict(vm([secret()], pool='vmpayload-no-such-pool-5e2c'), name=BARE),
          r'storage pool vmpayload-no-such-pool-5e2c does not exist on qemu:///system'),
     Case('pool-missing-on-a-vm-with-a-payload', 'vm_payload', vm([secret('other')], pool='vmpayload-no-such-pool-5e2c'),
-         r'storage pool vmpayload-no-such-pool-5e2c does not exist on qemu:///system',
-         known_failure='_backends/libvirt.py decides the placement before it looks the pool up, and takes the '
-                       "collection's own payload volume from another pool for the VM's own CD-ROM: 'the payload "
-                       "slot hdd already holds the VM's own cdrom (vmpayload/vmpayload-<uuid>-<digest>.iso)'"),
+         r'storage pool vmpayload-no-such-pool-5e2c does not exist on qemu:///system'),
     Case('info-expected-bad-b64', 'vm_payload_info', vm(expected={'files': [secret(), bad_b64(CONTENT_B64[:-1])]}),
          r'expected: files\[1\] "bad.bin": content_b64 is not valid base64: length of \d+ base64 characters',
          'expected.files[1].content_b64', 'bad.bin'),

@@ -11,6 +11,9 @@ assembles the result. Backends (``base.PayloadBackend``) only carry out what is 
 
 from __future__ import annotations
 
+import json
+import uuid
+
 from ansible_collections.vmpayload.core.plugins.module_utils._backends.factory import backend_class
 from ansible_collections.vmpayload.core.plugins.module_utils._image.image_file import listing_text
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.argspec import payload_params
@@ -125,9 +128,21 @@ def read_back(backend, vm, include_content, expected=None):
     return result
 
 
+def _check_vm_id(vm_id):
+    """libvirt and oVirt both name VMs by UUID; a malformed one is named before anything is asked."""
+    if vm_id is None:
+        return
+    try:
+        uuid.UUID(vm_id)
+    except ValueError:
+        raise PayloadValidationError('uuid %s is not a UUID (such as 3c5e9a04-5b8e-4f7e-9d1e-2f0c6b1a7e55)'
+                                     % json.dumps(vm_id), option='uuid') from None
+
+
 def _run(module, decide, payload=None, run_once=False):
     """Check the payload against the platform, connect, find the VM, decide; always disconnect."""
     params = module.params
+    _check_vm_id(params['uuid'])
     platform = backend_class(params)
     capabilities = platform.capabilities(params)
     if payload is not None:

@@ -374,10 +374,11 @@ class LibvirtBackend(PayloadBackend):
     @_translate_libvirt_errors
     def place(self, vm, payload, record, once=False):
         domain = vm.handle
+        # The pool first: without it nothing can be placed, whatever the drives say.
+        pool = self._pool()
         persistent = self._xml(domain, inactive=True)
         drive, target = ('dedicated', None) if once else (self.drive, self.target)
         bus, slot = xml.choose_slot(persistent, payload.device, drive, target, self.pool_name)
-        pool = self._pool()
         volume_name = xml.volume_name(vm.id, self.describe(payload).digest, payload.device, once=once)
         placement = Placement(reported={'volume': volume_name},
                               location=dict(pool=pool, bus=bus, slot=slot, drive=drive, volume=volume_name))

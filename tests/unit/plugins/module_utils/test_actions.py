@@ -366,6 +366,7 @@ def test_diff_is_returned_only_in_diff_mode(fake_platform):
 @pytest.mark.parametrize('params, message', [
     (dict(device='floppy'), 'fake carries payloads on cdrom only, not floppy'),
     (dict(files=[{'name': '../x', 'content': 'a', 'content_b64': None, 'src': None}]), "segment '..'"),
+    (dict(name=None, uuid='not-a-uuid'), 'uuid "not-a-uuid" is not a UUID'),
 ])
 def test_a_payload_the_platform_cannot_carry_is_refused_before_connecting(fake_platform, params, message):
     FakeBackend.opened_with = None
