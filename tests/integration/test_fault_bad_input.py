@@ -13,9 +13,6 @@ in three batches, one task per case (``ignore_errors``); a small callback plugin
 playbook records every task's result as JSON. Around each batch the domain's persistent and live XML (with
 security info), the pool's definition, its volumes and their bytes, and the payload_image ``dest`` (bytes,
 mode, and the names in its directory) are snapshot: a refused input leaves them byte-identical.
-
-A case whose message is still wrong because of the libvirt backend (``_backends/``) says so in
-``known_failure`` and is xfail(strict): it expects the right message, and passes once the backend gives it.
 """
 
 from __future__ import annotations
@@ -75,8 +72,6 @@ class Case:
     option: str | None = None
     file: str | None = None
     batch: str = field(default='')
-    # Why this case still fails (the fix is in files this suite's author was not to edit): xfail(strict).
-    known_failure: str | None = None
     check_mode: bool = False
 
     def __post_init__(self):
@@ -735,9 +730,7 @@ def world(pool, tmp_path_factory):  # noqa: F811 (the pool fixture of test_user_
             _virsh('undefine', name, check=False)
 
 
-@pytest.mark.parametrize('case', [
-    pytest.param(case, id=case.id, marks=[pytest.mark.xfail(strict=True, reason=case.known_failure)]
-                 if case.known_failure else []) for case in CASES])
+@pytest.mark.parametrize('case', [pytest.param(case, id=case.id) for case in CASES])
 def test_bad_input_is_refused_naming_option_file_and_reason(world, case):
     result = world['batches'][case.batch]['results'].get(case.id)
     assert result is not None, 'no result for %s' % case.id
