@@ -5,7 +5,7 @@
 """What the fault suite (test_fault_*.py) shares: running a module as its own process, optionally with a
 SIGKILL at a named step (fault_injection/sitecustomize.py), and looking at the result from outside the
 module: the pool's volumes, the domain's definitions, and the payload read back from a volume with a reader
-nobody here wrote (xorriso)."""
+nobody here wrote (xorriso, mtools)."""
 
 from __future__ import annotations
 
@@ -154,13 +154,22 @@ def iso_files(image, workdir):
     return {str(path.relative_to(out)): path.read_bytes() for path in sorted(out.rglob('*')) if path.is_file()}
 
 
+def fat_files(image, workdir):
+    """{path: bytes} of the files in a FAT image, as mtools copies them out (VFAT long names)."""
+    out = Path(workdir) / 'extracted'
+    out.mkdir()
+    subprocess.run(['mcopy', '-s', '-n', '-i', str(image), '::/', str(out)], check=True, capture_output=True,
+                   timeout=120, env=dict(os.environ, MTOOLS_SKIP_CHECK='1'))
+    return {str(path.relative_to(out)): path.read_bytes() for path in sorted(out.rglob('*')) if path.is_file()}
+
+
 def volume_files(conn, volume_name, workdir, pool=POOL):
-    """The files a payload volume holds, read back from libvirt."""
+    """The files a payload volume holds, read back from libvirt (ISO with xorriso, FAT with mtools)."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    image = download(conn, volume_name, workdir / 'image.iso', pool)
+    image = download(conn, volume_name, workdir / 'image', pool)
     try:
-        return iso_files(image, workdir)
+        return (fat_files if volume_name.endswith('.img') else iso_files)(image, workdir)
     finally:
         subprocess.run(['rm', '-rf', str(workdir)], check=False)
 

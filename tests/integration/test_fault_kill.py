@@ -45,10 +45,12 @@ from fault_helpers import (
 PERMANENT_STEPS = ['build:before', 'build:after', 'upload:before', 'upload:mid', 'upload:after',
                    'define:before', 'define:after']
 LIVE_STEPS = ['live:before', 'live:after']
+FLOPPY_STEPS = ['build:after', 'upload:mid', 'define:after']
+ABSENT_STEPS = ['define:before', 'define:after']
 RUN_ONCE_STEPS = ['build:before', 'build:after', 'upload:before', 'upload:mid', 'upload:after',
                   'stop:before', 'stop:after', 'start:before', 'start:after']
 # Run-once waits this long for the guest to stop before it destroys it (the BIOS ignores the ACPI request).
-STOP_TIMEOUT = 3
+STOP_TIMEOUT = 1
 
 
 def _reachable():
@@ -120,19 +122,19 @@ def _kill_then_converge(module, args, tmpdir, step):
     return killed, rerun
 
 
-def _assert_permanent(conn, dom, original, wanted, tmp_path, live):
+def _assert_permanent(conn, dom, original, wanted, tmp_path, live, slot='hdd'):
     domain_uuid = dom.UUIDString()
     persistent = domain_xml(conn, domain_uuid)
     disks = pool_disks(persistent)
-    assert list(disks) == ['hdd'], 'payload drives in the definition: %s' % disks
-    volume = disks['hdd']
+    assert list(disks) == [slot], 'payload drives in the definition: %s' % disks
+    volume = disks[slot]
     assert record_of(persistent).get('volume') == volume
     assert payload_volumes(conn, domain_uuid) == [volume], 'orphan or missing volume'
     assert volume_files(conn, volume, tmp_path / 'read-back') == wanted
     assert without_payload(persistent) == without_payload(original), 'the definition changed beyond the payload'
     if live:
         running = domain_xml(conn, domain_uuid, inactive=False)
-        assert pool_disks(running) == {'hdd': volume}, 'the running VM does not hold the payload'
+        assert pool_disks(running) == {slot: volume}, 'the running VM does not hold the payload'
         assert record_of(running).get('volume') == volume
 
 
@@ -155,6 +157,47 @@ def test_vm_payload_killed_at_a_step_converges_on_the_next_run(conn, domain, tmp
     assert third.returncode == 0 and third.result['changed'] is False, str(third)
     _assert_permanent(conn, domain, original, wanted, tmp_path, live=False)
     _assert_clean_tmp(left, step)
+
+
+@pytest.mark.parametrize('step', FLOPPY_STEPS)
+def test_vm_payload_on_a_floppy_killed_at_a_step_converges_on_the_next_run(conn, domain, tmp_path, step):
+    """The same with the FAT writer and a floppy drive (the volume read back with mtools)."""
+    tmpdir = tmp_path / 'tmp'
+    tmpdir.mkdir()
+    first, _ = _files('first', tmp_path)
+    assert run_module('vm_payload', {'name': domain.name(), 'files': first, 'device': 'floppy'}, tmpdir).returncode == 0
+    original = domain_xml(conn, domain.UUIDString())
+    files, wanted = _files('second', tmp_path)
+    args = {'name': domain.name(), 'files': files, 'device': 'floppy'}
+
+    _kill_then_converge('vm_payload', args, tmpdir, step)
+    _assert_permanent(conn, domain, original, wanted, tmp_path, live=False, slot='fda')
+    left = leftovers(tmpdir)
+
+    third = run_module('vm_payload', args, tmpdir)
+    assert third.returncode == 0 and third.result['changed'] is False, str(third)
+    _assert_clean_tmp(left, step)
+
+
+@pytest.mark.parametrize('step', ABSENT_STEPS)
+def test_vm_payload_absent_killed_at_a_step_converges_on_the_next_run(conn, domain, tmp_path, step):
+    """``state: absent`` killed around its define: the rerun takes the payload away, drive, record and volume."""
+    tmpdir = tmp_path / 'tmp'
+    tmpdir.mkdir()
+    first, _ = _files('first', tmp_path)
+    assert run_module('vm_payload', {'name': domain.name(), 'files': first}, tmpdir).returncode == 0
+    # With its payload (libvirt added an IDE controller for the drive, and keeps it when the drive goes).
+    before = domain_xml(conn, domain.UUIDString())
+    args = {'name': domain.name(), 'state': 'absent'}
+
+    _kill_then_converge('vm_payload', args, tmpdir, step)
+    definition = domain_xml(conn, domain.UUIDString())
+    assert pool_disks(definition) == {} and record_of(definition) is None
+    assert payload_volumes(conn, domain.UUIDString()) == [], 'orphan volume'
+    assert without_payload(definition) == without_payload(before)
+    third = run_module('vm_payload', args, tmpdir)
+    assert third.returncode == 0 and third.result['changed'] is False, str(third)
+    assert leftovers(tmpdir) == []
 
 
 @pytest.mark.parametrize('step', LIVE_STEPS)
