@@ -61,6 +61,8 @@ FAT_LABEL_RE = re.compile(r'^[A-Z0-9_\-]{1,11}$')
 _B64_ALPHABET = frozenset(b'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/')
 _B64_WHITESPACE = frozenset(b' \t\r\n')
 _B64_WHITESPACE_BYTES = b' \t\r\n'
+# Whole base64 (its length a multiple of 4 checked apart): the alphabet, then at most two '=' at the end.
+_B64_STRICT = re.compile(rb'[A-Za-z0-9+/]*={0,2}')
 _HASH_CHUNK = 1024 * 1024
 PRIVATE_COPIES_PREFIX = 'vmpayload-src-'
 # src files up to this size are held in memory rather than copied to a file, up to HOLD_TOTAL_MAX in all.
@@ -269,9 +271,11 @@ def decode_b64_strict(text):
     # A non-ASCII character becomes '?', which the strict decoder rejects.
     raw = text.encode('ascii', errors='replace') if isinstance(text, str) else bytes(text)
     compact = raw.translate(None, _B64_WHITESPACE_BYTES)
-    if len(compact) % 4 == 0:
+    # binascii's strict_mode (Python 3.11+) is not there on 3.9 and 3.10, where the modules run too: the
+    # alphabet and the padding are checked by _B64_STRICT instead, the same on every Python.
+    if len(compact) % 4 == 0 and _B64_STRICT.fullmatch(compact):
         try:
-            return binascii.a2b_base64(compact, strict_mode=True)
+            return binascii.a2b_base64(compact)
         except binascii.Error:
             pass
     _explain_bad_b64(text, raw)
