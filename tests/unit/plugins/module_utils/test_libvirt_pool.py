@@ -15,7 +15,7 @@ import json
 
 import libvirt
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from module_args import patch_module_args
 
 from ansible_collections.vmpayload.core.plugins.module_utils._backends.libvirt_pool import (
     LibvirtPools,

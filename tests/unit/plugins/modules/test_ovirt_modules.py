@@ -16,7 +16,7 @@ import socket
 from xml.etree import ElementTree
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from module_args import patch_module_args
 
 import ovirt_engine
 from ansible_collections.vmpayload.core.plugins.module_utils._backends import ovirt as ovirt_backend

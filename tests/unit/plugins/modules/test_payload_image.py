@@ -20,7 +20,7 @@ import time
 
 import pytest
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.testing import patch_module_args
+from module_args import patch_module_args
 
 from ansible_collections.vmpayload.core.plugins.modules import payload_image
 
@@ -479,7 +479,7 @@ def test_a_temporary_file_removed_as_stale_before_it_was_locked_is_replaced(tmp_
 KILLED_BEFORE_RENAME = r'''
 import json, os, signal, sys
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.testing import patch_module_args
+from module_args import patch_module_args
 from ansible_collections.vmpayload.core.plugins.modules import payload_image
 
 def stop_before_rename(self, src, dest, **kwargs):
