@@ -104,8 +104,9 @@ def _play(tmp_path, tasks, name='play'):
     return json.loads(saved.read_text()), completed.stdout + completed.stderr
 
 
-def _vm_payload(domain, files=FILES, module='vm_payload', **extra):
-    return {'vmpayload.core.%s' % module: dict({'name': domain.name(), 'pool': POOL, 'files': files}, **extra)}
+def _vm_payload(domain, files=None, module='vm_payload', **extra):
+    return {'vmpayload.core.%s' % module: dict({'name': domain.name(), 'pool': POOL,
+                                                'files': FILES if files is None else files}, **extra)}
 
 
 def _guesses():
@@ -203,7 +204,7 @@ def test_concurrent_first_runs_agree_on_one_key(conn, make_domain, tmp_path):
     """Forks staging payloads for many VMs on a host that has no key yet store one key, not one each."""
     for secret in _stored_keys(conn):
         secret.undefine()
-    domains = [make_domain() for _ in range(4)]
+    domains = [make_domain() for _index in range(4)]
     runs = []
     for index, domain in enumerate(domains):
         path = tmp_path / ('first-%d.yml' % index)
@@ -212,7 +213,7 @@ def test_concurrent_first_runs_agree_on_one_key(conn, make_domain, tmp_path):
                                       '-e', 'ansible_python_interpreter=%s' % sys.executable, str(path)],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     for run in runs:
-        output, _ = run.communicate(timeout=600)
+        output, _errors = run.communicate(timeout=600)
         assert run.returncode == 0, output
     assert len(_stored_keys(conn)) == 1
     results, _output = _play(tmp_path, [_vm_payload(domain) for domain in domains])

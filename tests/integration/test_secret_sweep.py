@@ -118,7 +118,7 @@ def _image_tasks(files, image):
 def _play(tmp_path, tasks, name):
     """Run the tasks at -vvv; their registered results and the whole output."""
     saved = tmp_path / ('%s.json' % name)
-    play = [dict(task, register='result_%d' % index) for index, (task, _) in enumerate(tasks)]
+    play = [dict(task, register='result_%d' % index) for index, (task, _expected) in enumerate(tasks)]
     play.append({'ansible.builtin.copy': {'content': '{{ [%s] | to_json }}' % ', '.join(
         'result_%d' % index for index in range(len(tasks))), 'dest': str(saved)}})
     playbook = tmp_path / ('%s.yml' % name)
