@@ -19,12 +19,8 @@ import hashlib
 import io
 import json
 import os
-import queue
 import re
-import shutil
 import stat
-import tempfile
-import threading
 import unicodedata
 from xml.etree import ElementTree
 from dataclasses import dataclass, replace
@@ -350,6 +346,9 @@ class PrivateCopies:
 
     def new_file(self):
         """A new empty file for one copy: (its descriptor, open for writing, and its path)."""
+        # Imported here, as most payloads need no file (3 ms of imports a module may not otherwise pay).
+        import tempfile
+
         if self.path is None:
             try:
                 self.path = tempfile.mkdtemp(prefix=PRIVATE_COPIES_PREFIX, dir=self.tmpdir)
@@ -365,6 +364,8 @@ class PrivateCopies:
 
     def remove(self):
         if self.path is not None:
+            import shutil
+
             path, self.path = self.path, None
             shutil.rmtree(path)
 
@@ -407,6 +408,10 @@ class _ThreadedSha256(_Sha256):
     """
 
     def __init__(self):
+        # Imported here, as only a file of more than a chunk needs them.
+        import queue
+        import threading
+
         super().__init__()
         self._chunks = queue.SimpleQueue()
         self._free = queue.SimpleQueue()
@@ -437,6 +442,26 @@ class _ThreadedSha256(_Sha256):
         if self._error is not None:
             raise self._error
         return super().finish()
+
+
+def _read_whole(source, expected, reject):
+    """Read a small file whole, hashing it: (size, sha256, its bytes), the bytes copied once only."""
+    digest = hashlib.sha256()
+    parts = []
+    # One byte more than its size: a file that has grown since is read to its end all the same.
+    want = expected + 1
+    while True:
+        try:
+            chunk = os.read(source, want)
+        except OSError as exc:
+            reject('cannot be read: %s' % exc.strerror)
+        if not chunk:
+            break
+        digest.update(chunk)
+        parts.append(chunk)
+        want = _HASH_CHUNK
+    data = parts[0] if len(parts) == 1 else b''.join(parts)
+    return len(data), digest.hexdigest(), data
 
 
 def _read_src(path, where, option, name, copies=None, limit=None):
@@ -471,14 +496,16 @@ def _read_src(path, where, option, name, copies=None, limit=None):
         reject('does not exist')
     except OSError as exc:
         reject('cannot be read: %s' % exc.strerror)
-    target = copy = held = None
+    target = copy = None
     try:
         info = os.fstat(source)
         if not stat.S_ISREG(info.st_mode):
             reject('is not a regular file')
         if copies is not None and copies.may_hold(info.st_size):
-            held = bytearray()
-        elif copies is not None:
+            size, sha256, held = _read_whole(source, info.st_size, reject)
+            copies.count_held(size)
+            return size, sha256, None, held
+        if copies is not None:
             target, copy = copies.new_file()
         # A file of more than one chunk is hashed in a second thread while it is copied.
         hasher = _ThreadedSha256() if target is not None and info.st_size > _HASH_CHUNK else _Sha256()
@@ -493,9 +520,6 @@ def _read_src(path, where, option, name, copies=None, limit=None):
                 if not count:
                     break
                 hasher.add(buffer, count)
-                if held is not None:
-                    with memoryview(buffer) as view:
-                        held += view[:count]
                 if target is not None:
                     try:
                         with memoryview(buffer) as view:
@@ -510,10 +534,7 @@ def _read_src(path, where, option, name, copies=None, limit=None):
         os.close(source)
         if target is not None:
             os.close(target)
-    if held is not None:
-        copies.count_held(size)
-        held = bytes(held)
-    return size, sha256, copy, held
+    return size, sha256, copy, None
 
 
 def _parse_file(index, spec, device, max_content_size, copies=None):

@@ -16,7 +16,7 @@ import tempfile
 import tracemalloc
 
 import pytest
-from module_args import patch_module_args
+from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.vmpayload.core.plugins.module_utils._image import image_file
 from ansible_collections.vmpayload.core.plugins.module_utils._image.base import writer_for
@@ -137,7 +137,7 @@ def _watch_private_directories(monkeypatch):
         made.append(real_mkdtemp(*args, **kwargs))
         return made[-1]
 
-    monkeypatch.setattr(model.tempfile, 'mkdtemp', mkdtemp)
+    monkeypatch.setattr(tempfile, 'mkdtemp', mkdtemp)
     return made
 
 
