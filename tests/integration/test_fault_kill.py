@@ -156,7 +156,7 @@ def test_vm_payload_on_a_floppy_killed_at_a_step_converges_on_the_next_run(conn,
     """The same with the FAT writer and a floppy drive (the volume read back with mtools)."""
     tmpdir = tmp_path / 'tmp'
     tmpdir.mkdir()
-    first, _ = _files('first', tmp_path)
+    first = _files('first', tmp_path)[0]
     assert run_module('vm_payload', {'name': domain.name(), 'files': first, 'device': 'floppy'}, tmpdir).returncode == 0
     original = domain_xml(conn, domain.UUIDString())
     files, wanted = _files('second', tmp_path)
@@ -176,7 +176,7 @@ def test_vm_payload_absent_killed_at_a_step_converges_on_the_next_run(conn, doma
     """``state: absent`` killed around its define: the rerun takes the payload away, drive, record and volume."""
     tmpdir = tmp_path / 'tmp'
     tmpdir.mkdir()
-    first, _ = _files('first', tmp_path)
+    first = _files('first', tmp_path)[0]
     assert run_module('vm_payload', {'name': domain.name(), 'files': first}, tmpdir).returncode == 0
     # With its payload (libvirt added an IDE controller for the drive, and keeps it when the drive goes).
     before = domain_xml(conn, domain.UUIDString())
