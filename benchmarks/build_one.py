@@ -6,8 +6,9 @@
 
     python benchmarks/build_one.py {cdrom|floppy} SRC_DIR OUT LABEL
 
-Every regular file under SRC_DIR becomes a ``{name, src}`` entry (streamed from disk); floppy
-images use ``size: auto``. This file imports only what the build needs, so the wall time that
+Every regular file under SRC_DIR becomes a ``{name, src}`` entry, read once and copied as it is
+hashed (into memory up to 1 MiB, else into a private directory) and built from that copy, as the
+modules do; floppy images use ``size: auto``. This file imports only what the build needs, so the wall time that
 image_build.py measures is interpreter start + our imports + parse + write, nothing of its own.
 """
 
@@ -34,10 +35,10 @@ def writer_options(device):
 def build_one(device, src_dir, out, label):
     """Import the collection, parse the payload under ``src_dir`` and write its image to ``out``."""
     from ansible_collections.vmpayload.core.plugins.module_utils._image.base import writer_for
-    from ansible_collections.vmpayload.core.plugins.module_utils._payload.model import parse_payload
+    from ansible_collections.vmpayload.core.plugins.module_utils._payload.model import staged_payload
 
-    payload = parse_payload(payload_specs(src_dir), device=device, label=label or None)
-    writer_for(device, **writer_options(device)).write(payload, out)
+    with staged_payload(payload_specs(src_dir), device=device, label=label or None) as payload:
+        writer_for(device, **writer_options(device)).write(payload, out)
 
 
 if __name__ == '__main__':
