@@ -16,7 +16,7 @@ import tempfile
 import tracemalloc
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from module_args import patch_module_args
 
 from ansible_collections.vmpayload.core.plugins.module_utils._image import image_file
 from ansible_collections.vmpayload.core.plugins.module_utils._image.base import writer_for
