@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from test_user_playbooks import POOL, _virsh, pool  # noqa: F401 (pool is a fixture used here)
+from test_user_playbooks import POOL, _virsh, pool  # pylint: disable=unused-import  # noqa: F401 (pool is a fixture used here)
 
 BIN = Path(sys.executable).parent
 URI = 'qemu:///system'
