@@ -19,6 +19,7 @@ from ansible_collections.vmpayload.core.plugins.module_utils._image.image_file i
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.argspec import payload_params
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import BackendError, PayloadValidationError
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.model import parse_payload, staged_payload
+from ansible_collections.vmpayload.core.plugins.module_utils._payload.private_dir import warn_stale_removed
 
 CONTENT_AVAILABILITIES = ('permanent', 'run-once')
 
@@ -55,7 +56,7 @@ def ensure_permanent(backend, vm, payload, check_mode):
     described = backend.describe(payload)
     placement = backend.place(vm, payload, record)
     running = backend.is_running(vm)
-    in_place = record.holds(described, 'permanent') and placement.in_place
+    in_place = record.holds(described, 'permanent') and placement.in_place and not placement.live_repair
     result = dict(changed=not in_place, availability='permanent', restart_required=False,
                   **payload_summary(described))
     result.update(placement.reported)
@@ -143,6 +144,8 @@ def _run(module, decide, payload=None, run_once=False):
     """Check the payload against the platform, connect, find the VM, decide; always disconnect."""
     params = module.params
     _check_vm_id(params['uuid'])
+    if not module.check_mode:
+        warn_stale_removed(module)
     platform = backend_class(params)
     capabilities = platform.capabilities(params)
     if payload is not None:

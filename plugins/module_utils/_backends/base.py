@@ -95,12 +95,15 @@ class Placement:
 
     ``in_place``: the platform already holds this payload there (beyond what the record says).
     ``live``: a running VM sees it now. ``needs_restart``: applying it would reach a running VM
-    only at its next start. ``reported``: result keys the platform adds (volume, replaced media).
+    only at its next start. ``live_repair``: a running VM does not see what it keeps, but could now
+    (a run was stopped between the two), so an unchanged payload is applied again.
+    ``reported``: result keys the platform adds (volume, replaced media).
     ``location``: the backend's own notes for the operation that follows (drive slot, pool).
     """
 
     in_place: bool = False
     live: bool = True
+    live_repair: bool = False
     needs_restart: bool = False
     reported: dict = field(default_factory=dict)
     location: dict = field(default_factory=dict)

@@ -17,8 +17,6 @@ from __future__ import annotations
 import base64
 import functools
 import os
-import shutil
-import tempfile
 import traceback
 import uuid
 from xml.etree import ElementTree
@@ -40,6 +38,7 @@ from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors imp
     MissingLibraryError,
     VmNotFoundError,
 )
+from ansible_collections.vmpayload.core.plugins.module_utils._payload.private_dir import WORK_PREFIX, PrivateDir
 
 try:
     import libvirt
@@ -245,9 +244,9 @@ class LibvirtBackend(PayloadBackend):
             if self._volume_in_use(name, pool):
                 return False
             pool.storageVolLookupByName(name).delete(0)
-        workdir = tempfile.mkdtemp(prefix='vmpayload-')
+        workdir = PrivateDir(WORK_PREFIX, purpose='a private directory for the image')
         try:
-            image = os.path.join(workdir, name)
+            image = os.path.join(workdir.path, name)
             writer = writer_for(payload.device, epoch=build_epoch(), size='auto' if payload.device == 'floppy' else None)
             writer.write(payload, image)
             size = os.path.getsize(image)
@@ -274,7 +273,7 @@ class LibvirtBackend(PayloadBackend):
                                    % (name, self.pool_name, exc.get_error_message()))
             return True
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            workdir.remove()
 
     def _volume_in_use(self, name, pool=None):
         """Whether any domain of the host, defined or running, has a drive on volume ``name`` of our pool."""
@@ -346,9 +345,9 @@ class LibvirtBackend(PayloadBackend):
             volume = pool.storageVolLookupByName(volume_name)
         except libvirt.libvirtError:
             raise BackendError('the payload volume %s is missing from pool %s' % (volume_name, self.pool_name))
-        workdir = tempfile.mkdtemp(prefix='vmpayload-')
+        workdir = PrivateDir(WORK_PREFIX, purpose='a private directory for the image read back')
         try:
-            image = os.path.join(workdir, 'image')
+            image = os.path.join(workdir.path, 'image')
             size = volume.info()[1]
             stream = self.conn.newStream(0)
             volume.download(stream, 0, size, 0)
@@ -357,7 +356,7 @@ class LibvirtBackend(PayloadBackend):
             stream.finish()
             listing = read_image(image, with_content=True)
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            workdir.remove()
         recorded = {f['name']: f['digest'] for f in record.files}
         files = []
         for f in listing['files']:
@@ -389,7 +388,16 @@ class LibvirtBackend(PayloadBackend):
         occupant = xml.find_disk(persistent, slot)
         placement.in_place = (record.placement.get('target') == slot and xml.disk_volume(occupant) == ours
                               and self._volume_exists(pool, volume_name))
-        placement.live = not running or xml.disk_volume(xml.find_disk(self._xml(domain, inactive=False), slot)) == ours
+        if running:
+            live_xml = self._xml(domain, inactive=False)
+            live_disk, live_record = xml.find_disk(live_xml, slot), xml.record_in_domain(live_xml)
+            placement.live = (xml.disk_volume(live_disk) == ours and live_record is not None
+                              and live_record.placement.get('volume') == volume_name)
+            # A run killed between the define and the running VM's media change (or its record) left the
+            # VM without what it keeps, though its drive could take it now. A run-once boot is left alone.
+            placement.live_repair = (not placement.live and live_disk is not None
+                                     and live_disk.get('device') == payload.device
+                                     and (live_record is None or live_record.availability == 'permanent'))
         placement.needs_restart = running and occupant is None
         replaced = xml.disk_source(occupant)
         if replaced and not xml.is_payload_source(replaced, self.pool_name):

@@ -19,6 +19,7 @@ from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors imp
     PayloadValidationError,
 )
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.model import staged_payload
+from ansible_collections.vmpayload.core.plugins.module_utils._payload.private_dir import warn_stale_removed
 
 HASH_CHUNK = 1024 * 1024
 PARTIAL_SUFFIX = '.partial'
@@ -202,6 +203,8 @@ def _move_into_place(module, temporary, dest, exists):
 
 def ensure_image(module):
     """Make ``dest`` hold the image of the declared payload; return the module result."""
+    if not module.check_mode:
+        warn_stale_removed(module)
     # Each src file is read once, copied as it is hashed into a private directory that the image is
     # built from and that is removed at the end, also on error.
     with staged_payload(**payload_params(module.params)) as payload:

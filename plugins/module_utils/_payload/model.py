@@ -26,6 +26,7 @@ from xml.etree import ElementTree
 from dataclasses import dataclass, replace
 
 from .errors import ImageWriteError, PayloadValidationError
+from .private_dir import SRC_COPIES_PREFIX, PrivateDir
 
 DEVICES = ('cdrom', 'floppy')
 PRESETS = ('nocloud', 'configdrive', 'sysprep')
@@ -60,7 +61,6 @@ _B64_WHITESPACE_BYTES = b' \t\r\n'
 # Whole base64 (its length a multiple of 4 checked apart): the alphabet, then at most two '=' at the end.
 _B64_STRICT = re.compile(rb'[A-Za-z0-9+/]*={0,2}')
 _HASH_CHUNK = 1024 * 1024
-PRIVATE_COPIES_PREFIX = 'vmpayload-src-'
 # src files up to this size are held in memory rather than copied to a file, up to HOLD_TOTAL_MAX in all.
 HOLD_FILE_MAX = _HASH_CHUNK
 HOLD_TOTAL_MAX = 16 * 1024 * 1024
@@ -319,15 +319,17 @@ class PrivateCopies:
     """The private copies of ``src`` files: in memory for small files, else in a private directory.
 
     A file of up to HOLD_FILE_MAX bytes is held in memory while the files so held total at most
-    HOLD_TOTAL_MAX: no file on disk, and no cost per file. Larger ones are copied into a directory
-    made by ``tempfile.mkdtemp`` (mode 0700) in ``tmpdir`` (default: tempfile's, from ``TMPDIR``)
-    when the first such copy is, each a new file of mode 0600 that only this process writes. The
+    HOLD_TOTAL_MAX: no file on disk, and no cost per file. Larger ones are copied into a private
+    directory (``private_dir.PrivateDir``: mode 0700, locked while this run lives, so that a later
+    run removes it if this one is killed) in ``tmpdir`` (default: tempfile's, from ``TMPDIR``) when
+    the first such copy is, each a new file of mode 0600 that only this process writes. The
     directory is removed with everything in it on leaving.
     """
 
     def __init__(self, tmpdir=None):
         self.tmpdir = tmpdir
         self.path = None
+        self._directory = None
         self._made = 0
         self._held = 0
 
@@ -346,15 +348,10 @@ class PrivateCopies:
 
     def new_file(self):
         """A new empty file for one copy: (its descriptor, open for writing, and its path)."""
-        # Imported here, as most payloads need no file (3 ms of imports a module may not otherwise pay).
-        import tempfile
-
         if self.path is None:
-            try:
-                self.path = tempfile.mkdtemp(prefix=PRIVATE_COPIES_PREFIX, dir=self.tmpdir)
-            except OSError as exc:
-                raise ImageWriteError('cannot make a private directory for the copies of src files in %s: %s'
-                                      % (self.tmpdir or tempfile.gettempdir(), exc.strerror)) from None
+            self._directory = PrivateDir(SRC_COPIES_PREFIX, self.tmpdir,
+                                         purpose='a private directory for the copies of src files')
+            self.path = self._directory.path
         path = os.path.join(self.path, str(self._made))
         self._made += 1
         try:
@@ -364,10 +361,8 @@ class PrivateCopies:
 
     def remove(self):
         if self.path is not None:
-            import shutil
-
-            path, self.path = self.path, None
-            shutil.rmtree(path)
+            self.path = None
+            self._directory.remove()
 
 
 def _too_large(where, size, limit, option, name):

@@ -331,6 +331,10 @@ class FakeModule:
         self.params = params
         self.check_mode = check_mode
         self._diff = diff
+        self.warnings = []
+
+    def warn(self, message):
+        self.warnings.append(message)
 
 
 def module_params(**extra):
