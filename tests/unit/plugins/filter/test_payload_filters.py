@@ -503,10 +503,12 @@ def ansible_run(tmp_path_factory):
     """Render RENDERED, the documented examples and FAILING with ansible-playbook, in one run.
 
     ansible-test units runs each test in a process forked for it, where a module-scoped fixture is made
-    again for every test: the outcome is kept in the test run's base temporary directory, under a lock,
-    so that each pytest worker runs ansible-playbook once, not once per test.
+    again for every test: the outcome is kept, under a lock, where every test of the run finds it, so that
+    ansible-playbook runs once per run, not once per test. That is the base temporary directory of the run:
+    with pytest-xdist, its controller's (each forked child empties its worker's own base directory again).
     """
-    cache = tmp_path_factory.getbasetemp() / 'filters-ansible-run'
+    base = tmp_path_factory.getbasetemp()
+    cache = (base.parent if os.environ.get('PYTEST_XDIST_WORKER') else base) / 'filters-ansible-run'
     cache.mkdir(exist_ok=True)
     kept = cache / 'outcome.json'
     with open(cache / 'lock', 'w', encoding='utf-8') as lock:
