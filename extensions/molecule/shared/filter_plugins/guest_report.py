@@ -95,9 +95,19 @@ def expected_files(files):
     return sorted(result, key=lambda f: f['name'])
 
 
+def names_and_sizes(files):
+    """A files list (the modules' results, or expected_files) as ``name``/``size`` only, sorted by name.
+
+    The modules report each file's digest keyed with the host's key, which no one else can compute:
+    the content itself is checked by what the guest read and by vm_payload_info's include_content.
+    """
+    return sorted((dict(name=entry['name'], size=entry['size']) for entry in files), key=lambda f: f['name'])
+
+
 class FilterModule(object):
     def filters(self):
         return {
             'guest_report': guest_report,
             'expected_files': expected_files,
+            'names_and_sizes': names_and_sizes,
         }

@@ -31,8 +31,9 @@ def _killed_run_left(parent):
         print(work.path, flush=True)
         sys.stdin.read()
     ''' % (WORK_PREFIX, str(parent)))
+    # This process's sys.path: ansible-test units finds the collection elsewhere than PYTHONPATH says.
     run = subprocess.Popen([sys.executable, '-c', script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                           env=dict(os.environ))
+                           env=dict(os.environ, PYTHONPATH=os.pathsep.join(path for path in sys.path if path)))
     path = run.stdout.readline().strip()
     assert remove_stale(str(parent)) == [], 'a live run\'s directory was removed'
     run.send_signal(signal.SIGKILL)
