@@ -30,7 +30,11 @@ _CONTENT_CHOICES = ', '.join(CONTENT_KEYS)
 
 
 def _plain_str(text):
-    """``text`` as a built-in ``str``: Ansible hands over tagged ``str`` subclasses, results must be plain."""
+    """``text`` as a built-in ``str``: Ansible hands filters ``str`` subclasses, results must be plain.
+
+    The subclass differs by release: ansible-core 2.19's data tagging passes tagged strings, 2.16 to 2.18 pass
+    ``AnsibleUnsafeText``. ``str.__str__`` makes a plain ``str`` of either.
+    """
     return str.__str__(text)
 
 
@@ -40,7 +44,8 @@ def _quoted(name):
 
 
 def _kind(value):
-    """The user's word for the type of ``value``: Ansible's tagged subclasses have private class names."""
+    """The user's word for the type of ``value``: Ansible's subclasses (2.19's tagged types, the older
+    ``AnsibleUnsafeText``/``AnsibleUnsafeBytes``) have class names that mean nothing to a user."""
     if value is None:
         return 'null'
     if isinstance(value, bool):

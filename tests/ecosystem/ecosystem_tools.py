@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,25 @@ def checkout_files():
         return {name for name in completed.stdout.decode('utf-8', 'surrogateescape').split('\0') if name}
 
     return sorted(listed('--cached', '--others', '--exclude-standard') - listed('--deleted'))
+
+
+def copy_checkout(tree):
+    """A fresh copy of the checkout's files (checkout_files()) at ``tree``, with an empty git repository of its own.
+
+    ansible-test needs a real directory named .../ansible_collections/vmpayload/core, and without a
+    repository of its own it walks up to this checkout's, whose .gitignore hides .build.
+    """
+    shutil.rmtree(tree, ignore_errors=True)
+    tree.mkdir(parents=True)
+    for name in checkout_files():
+        source, copy = ROOT / name, tree / name
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            copy.symlink_to(os.readlink(source))
+        else:
+            shutil.copy2(source, copy)
+    subprocess.run(['git', 'init', '--quiet', str(tree)], check=True)
+    return tree
 
 
 def ansible_test_pip_version():

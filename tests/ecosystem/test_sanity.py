@@ -13,6 +13,7 @@ import yaml
 from ansible.release import __version__ as ansible_version
 
 from ecosystem_tools import ROOT, run_tool
+from version_matrix import OLDEST, RELEASES
 
 CONTROLLER_PYTHON = '%d.%d' % sys.version_info[:2]
 # ansible-test passes a test it could not run (a missing program, no virtualenv) with only a warning.
@@ -27,8 +28,10 @@ def test_ansible_test_sanity(ansible_test_tree, ansible_test_environment):
 
 
 def test_requires_ansible_and_ignore_file_match_the_tested_ansible_core():
-    """meta/runtime.yml promises the ansible-core release these gates run with, and sanity reads its ignore file."""
+    """meta/runtime.yml promises the oldest release of the version matrix (test_version_matrix.py), which holds
+    the ansible-core release these gates run with; sanity reads its ignore file."""
     tested = '.'.join(ansible_version.split('.')[:2])
     runtime = yaml.safe_load((ROOT / 'meta' / 'runtime.yml').read_text(encoding='utf-8'))
-    assert runtime['requires_ansible'] == '>=%s.0' % tested
+    assert runtime['requires_ansible'] == '>=%s.0' % OLDEST
+    assert tested in RELEASES and RELEASES[tested] is None, tested
     assert (ROOT / 'tests' / 'sanity' / ('ignore-%s.txt' % tested)).is_file()
