@@ -199,20 +199,27 @@ def shut_off_domains():
     made = []
 
     def make():
-        made.append(conn.defineXML(
+        domain = conn.defineXML(
             "<domain type='qemu'><name>vmp-matrix-%s</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
-            "<os><type arch='x86_64' machine='pc'>hvm</type></os><devices/></domain>" % uuid.uuid4().hex[:8]))
-        return made[-1].name()
+            "<os><type arch='x86_64' machine='pc'>hvm</type></os><devices/></domain>" % uuid.uuid4().hex[:8])
+        made.append(domain.UUIDString())
+        return domain.name()
 
     try:
         yield make
     finally:
+        try:
+            conn.getLibVersion()
+        except libvirt.libvirtError:
+            # libvirtd was restarted during the play (another make test's start-libvirt.sh): connect again.
+            conn = libvirt.open(URI)
+        pool = conn.storagePoolLookupByName(POOL)
         pool.refresh(0)
-        for domain in made:
+        for domain_uuid in made:
             for volume in pool.listVolumes():
-                if volume.startswith('vmpayload-%s-' % domain.UUIDString()):
+                if volume.startswith('vmpayload-%s-' % domain_uuid):
                     pool.storageVolLookupByName(volume).delete(0)
-            domain.undefine()
+            conn.lookupByUUIDString(domain_uuid).undefine()
         conn.close()
 
 
