@@ -140,11 +140,14 @@ def _check_vm_id(vm_id):
                                      % json.dumps(vm_id), option='uuid') from None
 
 
-def _run(module, decide, payload=None, run_once=False):
-    """Check the payload against the platform, connect, find the VM, decide; always disconnect."""
+def _run(module, decide, payload=None, run_once=False, changes=True):
+    """Check the payload against the platform, connect, find the VM, decide; always disconnect.
+
+    A module that ``changes`` things (not in check mode) first removes what killed runs left.
+    """
     params = module.params
     _check_vm_id(params['uuid'])
-    if not module.check_mode:
+    if changes and not module.check_mode:
         warn_stale_removed(module)
     platform = backend_class(params)
     capabilities = platform.capabilities(params)
@@ -194,4 +197,4 @@ def vm_payload_info(module):
     params = module.params
     # The expected payload is validated before anything is connected to, as the modules that send one do.
     expected = _expected_payload(params['expected']) if params['expected'] else None
-    return _run(module, lambda backend, vm: read_back(backend, vm, params['include_content'], expected))
+    return _run(module, lambda backend, vm: read_back(backend, vm, params['include_content'], expected), changes=False)

@@ -384,3 +384,17 @@ def test_run_once_is_refused_before_connecting_where_the_platform_has_none(fake_
     with pytest.raises(PayloadValidationError, match='fake cannot start a VM once with a payload'):
         actions.vm_run_once_payload(FakeModule(module_params(run_once=False)))
     assert FakeBackend.opened_with is None
+
+
+@pytest.mark.parametrize('run, check_mode, tidies', [
+    (lambda module: actions.vm_payload(module), False, True),
+    (lambda module: actions.vm_payload(module), True, False),
+    (lambda module: actions.vm_run_once_payload(module), False, True),
+    (lambda module: actions.vm_payload_info(module), False, False),
+])
+def test_only_a_module_that_changes_things_removes_what_killed_runs_left(fake_platform, monkeypatch, run, check_mode,
+                                                                         tidies):
+    tidied = []
+    monkeypatch.setattr(actions, 'warn_stale_removed', tidied.append)
+    run(FakeModule(module_params(expected=None), check_mode=check_mode))
+    assert bool(tidied) is tidies
