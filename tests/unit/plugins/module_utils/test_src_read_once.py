@@ -141,6 +141,12 @@ def _watch_private_directories(monkeypatch):
     return made
 
 
+def _all_removed(made):
+    """A private directory was made, and none is left. A run makes it again when a concurrent run's cleanup
+    removed it between its creation and its lock (private_dir.PrivateDir), so there may be more than one."""
+    return bool(made) and not any(os.path.exists(path) for path in made)
+
+
 def test_copies_are_private_and_removed_on_leaving(tmp_path, monkeypatch):
     made = _watch_private_directories(monkeypatch)
     source = _source(tmp_path)
@@ -183,7 +189,7 @@ def test_small_src_files_are_held_in_memory_up_to_a_total(tmp_path, monkeypatch)
         for f in payload.files:
             with f.open() as stream:
                 assert hashlib.sha256(stream.read()).hexdigest() == f.sha256
-    assert len(made) == 1 and not os.path.exists(made[0])
+    assert _all_removed(made)
 
 
 def test_a_held_src_is_not_checked_as_inline_content(tmp_path):
@@ -199,7 +205,7 @@ def test_copies_are_removed_when_the_build_fails(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         with staged_payload([{'name': 'a', 'src': _source(tmp_path)}]):
             raise RuntimeError('the build failed')
-    assert len(made) == 1 and not os.path.exists(made[0])
+    assert _all_removed(made)
 
 
 def test_copies_are_removed_when_a_later_file_is_refused(tmp_path, monkeypatch):
@@ -208,7 +214,7 @@ def test_copies_are_removed_when_a_later_file_is_refused(tmp_path, monkeypatch):
         with staged_payload([{'name': 'a', 'src': _source(tmp_path)}, {'name': 'b', 'src': str(tmp_path / 'absent')}]):
             pass
     assert raised.value.option == 'files[1].src'
-    assert len(made) == 1 and not os.path.exists(made[0])
+    assert _all_removed(made)
 
 
 def test_a_read_failure_names_the_file_and_option():
@@ -279,4 +285,4 @@ def test_a_failure_in_the_hashing_thread_fails_the_read_and_does_not_hang(tmp_pa
     with pytest.raises(MemoryError):
         with staged_payload([{'name': 'big', 'src': str(source)}]):
             pass
-    assert len(made) == 1 and not os.path.exists(made[0])
+    assert _all_removed(made)
