@@ -177,3 +177,43 @@ def volume_files(conn, volume_name, workdir, pool=POOL):
 def leftovers(directory):
     """Everything a run left in its temporary directory (the module's vmpayload-* and Ansible's own)."""
     return sorted(str(path.relative_to(directory)) for path in Path(directory).rglob('*'))
+
+
+def connect(read_only=False):
+    """A connection to the system libvirtd; a test fails (never skips) when it does not run."""
+    import pytest  # pylint: disable=import-outside-toplevel  # only the tests that connect need it
+
+    try:
+        return libvirt.openReadOnly(URI) if read_only else libvirt.open(URI)
+    except libvirt.libvirtError as exc:
+        pytest.fail('libvirtd must run for these tests (make test starts it): %s' % exc)
+
+
+def active_pool(conn, name=POOL, path=POOL_PATH):
+    """The payload pool, defined and started when it is not."""
+    try:
+        pool = conn.storagePoolLookupByName(name)
+    except libvirt.libvirtError:
+        os.makedirs(path, exist_ok=True)
+        pool = conn.storagePoolDefineXML("<pool type='dir'><name>%s</name><target><path>%s</path></target></pool>"
+                                         % (name, path), 0)
+    if not pool.isActive():
+        pool.create(0)
+    return pool
+
+
+def run_play(playbook_dir, tasks, name, verbose=False, timeout=600):
+    """Run ``tasks`` on localhost through ansible-playbook; (each task's registered result, the whole output)."""
+    saved, playbook = Path(playbook_dir) / ('%s.json' % name), Path(playbook_dir) / ('%s.yml' % name)
+    play = [dict(task, register='result_%d' % index) for index, task in enumerate(tasks)]
+    play.append({'ansible.builtin.copy': {'content': '{{ [%s] | to_json }}' % ', '.join(
+        'result_%d' % index for index in range(len(tasks))), 'dest': str(saved)}})
+    playbook.write_text(json.dumps([{'hosts': 'localhost', 'gather_facts': False, 'tasks': play}]))
+    completed = subprocess.run([str(Path(sys.executable).with_name('ansible-playbook'))] + (['-vvv'] if verbose else [])
+                               + ['-i', 'localhost,', '-c', 'local', '-e', 'ansible_python_interpreter=%s' % sys.executable,
+                                  str(playbook)],
+                               env=dict(os.environ, ANSIBLE_NOCOLOR='1'), capture_output=True, text=True,
+                               timeout=timeout, check=False)
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output[-6000:]
+    return json.loads(saved.read_text()), output

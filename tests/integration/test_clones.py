@@ -11,37 +11,18 @@ deleted, by the original's runs or by ``prune_orphans``, whichever VM the volume
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 from xml.etree import ElementTree
 
 import libvirt
 import pytest
-
-URI = 'qemu:///system'
-POOL = 'vmpayload'
-POOL_PATH = '/var/lib/vmpayload/pool'
-ANSIBLE_PLAYBOOK = str(Path(sys.executable).with_name('ansible-playbook'))
+from fault_helpers import POOL, POOL_PATH, active_pool, connect, run_play
 
 
 @pytest.fixture
 def conn():
-    try:
-        connection = libvirt.open(URI)
-    except libvirt.libvirtError as exc:
-        pytest.fail('libvirtd must run for these tests (make test starts it): %s' % exc)
-    try:
-        pool = connection.storagePoolLookupByName(POOL)
-    except libvirt.libvirtError:
-        os.makedirs(POOL_PATH, exist_ok=True)
-        pool = connection.storagePoolDefineXML("<pool type='dir'><name>%s</name><target><path>%s</path></target></pool>"
-                                               % (POOL, POOL_PATH), 0)
-    if not pool.isActive():
-        pool.create(0)
+    connection = connect()
+    active_pool(connection)
     yield connection
     connection.close()
 
@@ -77,18 +58,7 @@ def _clone(conn, original):
 
 
 def _play(tmp_path, tasks):
-    tag = uuid.uuid4().hex[:6]
-    saved, playbook = tmp_path / ('%s.json' % tag), tmp_path / ('%s.yml' % tag)
-    play = [dict(task, register='result_%d' % index) for index, task in enumerate(tasks)]
-    play.append({'ansible.builtin.copy': {'content': '{{ [%s] | to_json }}' % ', '.join(
-        'result_%d' % index for index in range(len(tasks))), 'dest': str(saved)}})
-    playbook.write_text(json.dumps([{'hosts': 'localhost', 'gather_facts': False, 'tasks': play}]))
-    completed = subprocess.run([ANSIBLE_PLAYBOOK, '-i', 'localhost,', '-c', 'local',
-                                '-e', 'ansible_python_interpreter=%s' % sys.executable, str(playbook)],
-                               env=dict(os.environ, ANSIBLE_NOCOLOR='1'), capture_output=True, text=True,
-                               timeout=600, check=False)
-    assert completed.returncode == 0, completed.stdout[-4000:]
-    return json.loads(saved.read_text())
+    return run_play(tmp_path, tasks, uuid.uuid4().hex[:6])[0]
 
 
 def _payload(name, text):
@@ -102,7 +72,7 @@ def _volumes(conn, domain_uuid):
 
 
 def _prune():
-    return {'vmpayload.core.payload_pool': {'name': POOL, 'path': POOL_PATH, 'prune_orphans': True}}
+    return {'vmpayload.core.payload_pool': {'name': POOL, 'path': str(POOL_PATH), 'prune_orphans': True}}
 
 
 def test_a_clone_keeps_its_originals_volume_until_it_gets_its_own(conn, domains, tmp_path):

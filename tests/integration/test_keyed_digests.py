@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -24,13 +23,11 @@ from xml.etree import ElementTree
 
 import libvirt
 import pytest
+from fault_helpers import POOL, active_pool, connect, run_play
 
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.model import parse_payload
 
 ROOT = Path(__file__).resolve().parents[2]
-URI = 'qemu:///system'
-POOL = 'vmpayload'
-POOL_PATH = '/var/lib/vmpayload/pool'
 NAMESPACE = 'urn:x-vmpayload:payload:1'
 KEY_USAGE = '/vmpayload.core/payload-digest-key'
 ANSIBLE_PLAYBOOK = str(Path(sys.executable).with_name('ansible-playbook'))
@@ -38,24 +35,10 @@ PASSWORD = 'hunter2'
 FILES = [{'name': 'password.txt', 'content': PASSWORD}, {'name': 'user-data', 'content': '#cloud-config\n'}]
 
 
-def _connect(read_only=False):
-    try:
-        return libvirt.openReadOnly(URI) if read_only else libvirt.open(URI)
-    except libvirt.libvirtError as exc:
-        pytest.fail('libvirtd must run for these tests (make test starts it): %s' % exc)
-
-
 @pytest.fixture
 def conn():
-    connection = _connect()
-    try:
-        pool = connection.storagePoolLookupByName(POOL)
-    except libvirt.libvirtError:
-        os.makedirs(POOL_PATH, exist_ok=True)
-        pool = connection.storagePoolDefineXML("<pool type='dir'><name>%s</name><target><path>%s</path></target></pool>"
-                                               % (POOL, POOL_PATH), 0)
-    if not pool.isActive():
-        pool.create(0)
+    connection = connect()
+    active_pool(connection)
     yield connection
     connection.close()
 
@@ -90,18 +73,7 @@ def make_domain(conn):
 
 def _play(tmp_path, tasks, name='play'):
     """Run tasks on localhost at -vvv; each task's registered result, in order, and the output."""
-    tag = uuid.uuid4().hex[:6]
-    path, saved = tmp_path / ('%s-%s.yml' % (name, tag)), tmp_path / ('%s-%s.json' % (name, tag))
-    registered = [dict(task, register='result_%d' % index) for index, task in enumerate(tasks)]
-    names = ', '.join('result_%d' % index for index in range(len(tasks)))
-    registered.append({'ansible.builtin.copy': {'content': '{{ [%s] | to_json }}' % names, 'dest': str(saved)}})
-    path.write_text(json.dumps([{'hosts': 'localhost', 'gather_facts': False, 'tasks': registered}]))
-    completed = subprocess.run([ANSIBLE_PLAYBOOK, '-vvv', '-i', 'localhost,', '-c', 'local',
-                                '-e', 'ansible_python_interpreter=%s' % sys.executable, str(path)],
-                               env=dict(os.environ, ANSIBLE_NOCOLOR='1'), capture_output=True, text=True,
-                               timeout=600, check=False)
-    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-2000:]
-    return json.loads(saved.read_text()), completed.stdout + completed.stderr
+    return run_play(tmp_path, tasks, '%s-%s' % (name, uuid.uuid4().hex[:6]), verbose=True)
 
 
 def _vm_payload(domain, files=None, module='vm_payload', **extra):
@@ -118,7 +90,7 @@ def _guesses():
 
 def _read_only_view(domain_uuid):
     """Everything about the domain, its volumes and the host's secrets a read-only client can read."""
-    reader = _connect(read_only=True)
+    reader = connect(read_only=True)
     try:
         dom = reader.lookupByUUIDString(domain_uuid)
         texts = [dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)]

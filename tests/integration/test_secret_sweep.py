@@ -17,42 +17,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import libvirt
 import pytest
+from fault_helpers import POOL, active_pool, connect, run_play
 
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.model import parse_payload
 
-URI = 'qemu:///system'
-POOL = 'vmpayload'
-POOL_PATH = '/var/lib/vmpayload/pool'
-ANSIBLE_PLAYBOOK = str(Path(sys.executable).with_name('ansible-playbook'))
 MARKER = 'SECRET-MARKER-%s' % uuid.uuid4().hex
-
-
-def _connect(read_only=False):
-    try:
-        return libvirt.openReadOnly(URI) if read_only else libvirt.open(URI)
-    except libvirt.libvirtError as exc:
-        pytest.fail('libvirtd must run for these tests (make test starts it): %s' % exc)
 
 
 @pytest.fixture
 def domain():
-    conn = _connect()
-    try:
-        pool = conn.storagePoolLookupByName(POOL)
-    except libvirt.libvirtError:
-        os.makedirs(POOL_PATH, exist_ok=True)
-        pool = conn.storagePoolDefineXML("<pool type='dir'><name>%s</name><target><path>%s</path></target></pool>"
-                                         % (POOL, POOL_PATH), 0)
-    if not pool.isActive():
-        pool.create(0)
+    conn = connect()
+    pool = active_pool(conn)
     dom = conn.defineXML(
         "<domain type='qemu'><name>vmp-sweep-%s</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
         "<os><type arch='x86_64' machine='pc'>hvm</type></os><features><acpi/></features>"
@@ -117,19 +96,7 @@ def _image_tasks(files, image):
 
 def _play(tmp_path, tasks, name):
     """Run the tasks at -vvv; their registered results and the whole output."""
-    saved = tmp_path / ('%s.json' % name)
-    play = [dict(task, register='result_%d' % index) for index, (task, _expected) in enumerate(tasks)]
-    play.append({'ansible.builtin.copy': {'content': '{{ [%s] | to_json }}' % ', '.join(
-        'result_%d' % index for index in range(len(tasks))), 'dest': str(saved)}})
-    playbook = tmp_path / ('%s.yml' % name)
-    playbook.write_text(json.dumps([{'hosts': 'localhost', 'gather_facts': False, 'tasks': play}]))
-    completed = subprocess.run([ANSIBLE_PLAYBOOK, '-vvv', '-i', 'localhost,', '-c', 'local',
-                                '-e', 'ansible_python_interpreter=%s' % sys.executable, str(playbook)],
-                               env=dict(os.environ, ANSIBLE_NOCOLOR='1'), capture_output=True, text=True,
-                               timeout=900, check=False)
-    output = completed.stdout + completed.stderr
-    assert completed.returncode == 0, output[-6000:]
-    return json.loads(saved.read_text()), output
+    return run_play(tmp_path, [task for task, _holds_content in tasks], name, verbose=True, timeout=900)
 
 
 def _shown_in_results(tasks, results, forbidden):
@@ -161,7 +128,7 @@ def test_no_vm_module_shows_a_secret_or_an_unkeyed_hash_of_it_anywhere(domain, t
     assert not [text for text in forbidden if text in output], 'shown at -vvv'
     assert not _shown_in_results(tasks, results, forbidden)
 
-    conn = _connect()
+    conn = connect()
     try:
         dom = conn.lookupByUUIDString(domain.UUIDString())
         secure = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
@@ -171,7 +138,7 @@ def test_no_vm_module_shows_a_secret_or_an_unkeyed_hash_of_it_anywhere(domain, t
     assert 'vmpayload:payload' in secure, 'the run-once record is not in the running definition'
     assert not [text for text in forbidden if text in secure], 'in the domain XML'
 
-    reader = _connect(read_only=True)
+    reader = connect(read_only=True)
     try:
         seen = [reader.lookupByUUIDString(domain.UUIDString()).XMLDesc(0)]
         pool = reader.storagePoolLookupByName(POOL)
