@@ -6,15 +6,13 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from ecosystem_tools import (ANSIBLE_TEST_HOME, ANSIBLE_TEST_ROOT, ANSIBLE_TEST_TREE, ROOT, ansible_test_pip_version,
-                             checkout_files, tool_environment)
+from ecosystem_tools import (ANSIBLE_TEST_HOME, ANSIBLE_TEST_ROOT, ANSIBLE_TEST_TREE, ansible_test_pip_version,
+                             copy_checkout, tool_environment)
 
 
 @pytest.fixture(scope='session')
@@ -25,16 +23,7 @@ def ansible_test_tree():
     this checkout's repository, whose .gitignore hides .build, and finds no files at all.
     """
     shutil.rmtree(ANSIBLE_TEST_ROOT, ignore_errors=True)
-    ANSIBLE_TEST_TREE.mkdir(parents=True)
-    for name in checkout_files():
-        source, copy = ROOT / name, ANSIBLE_TEST_TREE / name
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_symlink():
-            copy.symlink_to(os.readlink(source))
-        else:
-            shutil.copy2(source, copy)
-    subprocess.run(['git', 'init', '--quiet', str(ANSIBLE_TEST_TREE)], check=True)
-    return ANSIBLE_TEST_TREE
+    return copy_checkout(ANSIBLE_TEST_TREE)
 
 
 @pytest.fixture(scope='session')
