@@ -387,10 +387,10 @@ def test_run_once_is_refused_before_connecting_where_the_platform_has_none(fake_
 
 
 @pytest.mark.parametrize('run, check_mode, tidies', [
-    (lambda module: actions.vm_payload(module), False, True),
-    (lambda module: actions.vm_payload(module), True, False),
-    (lambda module: actions.vm_run_once_payload(module), False, True),
-    (lambda module: actions.vm_payload_info(module), False, False),
+    (actions.vm_payload, False, True),
+    (actions.vm_payload, True, False),
+    (actions.vm_run_once_payload, False, True),
+    (actions.vm_payload_info, False, False),
 ])
 def test_only_a_module_that_changes_things_removes_what_killed_runs_left(fake_platform, monkeypatch, run, check_mode,
                                                                          tidies):
