@@ -14,12 +14,11 @@ description:
     It builds the image, uploads it as a volume into a storage pool through libvirt's stream API, attaches it,
     and records what it attached in the domain's C(<metadata>). The namespace is C(urn:x-vmpayload:payload:1) and
     the record holds the digest, device, label, file names and sizes, and the volume.
-  - On libvirt every digest in the record and in the volume name is keyed (HMAC-SHA256) with the host's payload
-    digest key, a libvirt secret with usage C(/vmpayload.core/payload-digest-key) that the first change creates.
-    Read-only libvirt clients (monitoring agents) see the record and the volumes but cannot read the key, so they
-    cannot test a guess of a password in the payload. Hosts that should agree (live migration) can be given the same
-    key value with C(virsh secret-set-value). To audit, use M(vmpayload.core.vm_payload_info) with its C(expected)
-    option.
+  - On libvirt every digest in the record and in the volume name is keyed (HMAC-SHA256) with the pool's payload
+    digest key, the volume C(vmpayload-digest-key) (mode 0600) that the first change creates in the pool.
+    Read-only libvirt clients (monitoring agents) see the record and the volumes but cannot download the key, so
+    they cannot test a guess of a password in the payload. Hosts that share the pool's directory (live migration)
+    share the key. To audit, use M(vmpayload.core.vm_payload_info) with its C(expected) option.
   - Idempotent by payload digest. When the digest is unchanged and the drive still holds the payload's volume,
     nothing is uploaded. A different payload gets a new volume, the drive is switched to it, and the old volume
     is deleted once no definition of any domain uses it.
@@ -152,7 +151,7 @@ digest:
   type: str
   sample: 2e9e49663987d14f360fd4c88f7946f2173a0e337a54f339fda1c611d9c8dd7d
 digest_key:
-  description: libvirt. The id of the host key the digests are keyed with (not the key itself).
+  description: libvirt. The id of the pool's key the digests are keyed with (not the key itself).
   returned: when O(state=present), on libvirt
   type: str
   sample: 5f0c2a7e9b14d3c8

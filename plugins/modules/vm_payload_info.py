@@ -19,7 +19,7 @@ description:
     reports V(unknown) with RV(msg) saying why, never a false V(none).
   - On libvirt the digests are keyed with the host's payload digest key (see M(vmpayload.core.vm_payload)), so a digest
     computed elsewhere cannot be compared with them. To audit a VM, give the payload it should have as O(expected);
-    the module compares it under the host's key and reports RV(matches_expected).
+    the module compares it under the pool's key and reports RV(matches_expected).
 author:
   - vmpayload.core contributors (@vmpayload)
 extends_documentation_fragment:
@@ -130,8 +130,8 @@ digest:
   sample: 2e9e49663987d14f360fd4c88f7946f2173a0e337a54f339fda1c611d9c8dd7d
 digest_key:
   description:
-    - libvirt. The id of the host key the record's digests are keyed with (not the key). Absent from records of
-      releases before keyed digests; a record under another host's key does not match a payload here.
+    - libvirt. The id of the pool's key the record's digests are keyed with (not the key). Absent from records of
+      releases before keyed digests; a record under another pool's key does not match a payload here.
   returned: when the record names one, on libvirt
   type: str
   sample: 5f0c2a7e9b14d3c8

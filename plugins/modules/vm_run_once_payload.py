@@ -99,7 +99,7 @@ digest:
   type: str
   sample: 2e9e49663987d14f360fd4c88f7946f2173a0e337a54f339fda1c611d9c8dd7d
 digest_key:
-  description: libvirt. The id of the host key the digests are keyed with (not the key itself).
+  description: libvirt. The id of the pool's key the digests are keyed with (not the key itself).
   returned: success, on libvirt
   type: str
   sample: 5f0c2a7e9b14d3c8

@@ -97,14 +97,25 @@ def domain_xml(conn, domain_uuid, inactive=True):
     return conn.lookupByUUIDString(domain_uuid).XMLDesc(flags)
 
 
-def pool_disks(definition, pool=POOL):
+def pool_volume(disk, pool=POOL, pool_path=POOL_PATH):
+    """The volume of the pool a disk element holds, named by pool and volume or by its path in the pool's directory."""
+    source = disk.find('source')
+    if source is None:
+        return None
+    if source.get('pool') == pool and source.get('volume'):
+        return source.get('volume')
+    path = source.get('file')
+    return os.path.basename(path) if path and Path(path).parent == Path(pool_path) else None
+
+
+def pool_disks(definition, pool=POOL, pool_path=POOL_PATH):
     """{target dev: volume} of the disks of a definition (text) that hold a volume of the pool."""
     root = ElementTree.fromstring(definition)
     disks = {}
     for disk in root.findall('devices/disk'):
-        source = disk.find('source')
-        if source is not None and source.get('pool') == pool and source.get('volume'):
-            disks[disk.find('target').get('dev')] = source.get('volume')
+        volume = pool_volume(disk, pool, pool_path)
+        if volume:
+            disks[disk.find('target').get('dev')] = volume
     return disks
 
 
@@ -113,13 +124,12 @@ def record_of(definition):
     return ElementTree.fromstring(definition).find('metadata/{%s}payload' % NAMESPACE)
 
 
-def without_payload(definition, pool=POOL):
+def without_payload(definition, pool=POOL, pool_path=POOL_PATH):
     """A definition (text) with the payload's disks and record taken out, as canonical text: what else it says."""
     root = ElementTree.fromstring(definition)
     devices = root.find('devices')
     for disk in list(root.findall('devices/disk')):
-        source = disk.find('source')
-        if source is not None and source.get('pool') == pool:
+        if pool_volume(disk, pool, pool_path):
             devices.remove(disk)
     metadata = root.find('metadata')
     if metadata is not None:

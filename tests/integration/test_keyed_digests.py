@@ -5,7 +5,7 @@
 """Keyed digests against the real libvirtd: nothing a read-only client sees lets it test a guess.
 
 A payload holding a short password is staged; then everything a read-only connection can read
-(the domain's definitions, the pool's volumes, the secrets' definitions) is searched for the plain
+(the domain's definitions, the pool's volumes and their definitions) is searched for the plain
 sha256 of the password and for the payload's canonical digest, whole or as the 16-digit prefix
 volume names used to carry. The audit flow (vm_payload_info with ``expected``) still tells a VM
 that has its payload from one that does not.
@@ -23,13 +23,13 @@ from xml.etree import ElementTree
 
 import libvirt
 import pytest
-from fault_helpers import POOL, active_pool, connect, run_play
+from fault_helpers import POOL, POOL_PATH, active_pool, connect, run_play
 
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.model import parse_payload
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = 'urn:x-vmpayload:payload:1'
-KEY_USAGE = '/vmpayload.core/payload-digest-key'
+KEY_VOLUME = 'vmpayload-digest-key'
 ANSIBLE_PLAYBOOK = str(Path(sys.executable).with_name('ansible-playbook'))
 PASSWORD = 'hunter2'
 FILES = [{'name': 'password.txt', 'content': PASSWORD}, {'name': 'user-data', 'content': '#cloud-config\n'}]
@@ -88,8 +88,17 @@ def _guesses():
     return plain + [digest[:16] for digest in plain]
 
 
+def _download(conn, volume):
+    stream = conn.newStream(0)
+    volume.download(stream, 0, 0, 0)
+    chunks = []
+    stream.recvAll(lambda _stream, data, sink: sink.append(data), chunks)
+    stream.finish()
+    return b''.join(chunks)
+
+
 def _read_only_view(domain_uuid):
-    """Everything about the domain, its volumes and the host's secrets a read-only client can read."""
+    """Everything about the domain and the pool's volumes a read-only client can read; the key it cannot."""
     reader = connect(read_only=True)
     try:
         dom = reader.lookupByUUIDString(domain_uuid)
@@ -100,10 +109,8 @@ def _read_only_view(domain_uuid):
         for volume in pool.listVolumes():
             texts.append(volume)
             texts.append(pool.storageVolLookupByName(volume).XMLDesc(0))
-        for secret in reader.listAllSecrets(0):
-            texts.append(secret.XMLDesc(0))
-            with pytest.raises(libvirt.libvirtError, match='read only access'):
-                secret.value(0)
+        with pytest.raises(libvirt.libvirtError, match='read only access prevents virStorageVolDownload'):
+            _download(reader, pool.storageVolLookupByName(KEY_VOLUME))
         return '\n'.join(texts)
     finally:
         reader.close()
@@ -124,6 +131,9 @@ def test_read_only_clients_see_no_digest_they_could_test_a_guess_against(conn, m
         # Task results reach job logs (AWX) that more people read than the payload's owner.
         assert not [guess for guess in _guesses() if guess in output]
         assert PASSWORD not in view and PASSWORD not in output
+        # On the host, the key is root's alone: not QEMU's user's, whose processes read the pool's images.
+        key_file = (POOL_PATH / KEY_VOLUME).stat()
+        assert (key_file.st_uid, key_file.st_mode & 0o777) == (0, 0o600)
     finally:
         conn.lookupByUUIDString(once.UUIDString()).destroy()
 
@@ -168,26 +178,58 @@ def test_a_record_with_plain_digests_is_rewritten_keyed_once(conn, make_domain, 
     assert not [guess for guess in _guesses() if guess in view]
 
 
-def _stored_keys(conn):
-    return [secret for secret in conn.listAllSecrets(0) if secret.usageID() == KEY_USAGE]
+@pytest.fixture
+def fresh_pool(conn, tmp_path):
+    """A pool of its own, without a key yet (the shared pool's key stays: other tests' records use it)."""
+    name = 'vmp-keyed-%s' % uuid.uuid4().hex[:8]
+    yield active_pool(conn, name, tmp_path / 'pool')
+    pool = conn.storagePoolLookupByName(name)
+    pool.refresh(0)
+    for volume in pool.listAllVolumes(0):
+        volume.delete(0)
+    pool.destroy()
+    pool.undefine()
 
 
-def test_concurrent_first_runs_agree_on_one_key(conn, make_domain, tmp_path):
-    """Forks staging payloads for many VMs on a host that has no key yet store one key, not one each."""
-    for secret in _stored_keys(conn):
-        secret.undefine()
+def test_concurrent_first_runs_agree_on_one_key(conn, make_domain, fresh_pool, tmp_path):
+    """Forks staging payloads for many VMs into a pool that has no key yet store one key, not one each."""
     domains = [make_domain() for _index in range(4)]
     runs = []
     for index, domain in enumerate(domains):
         path = tmp_path / ('first-%d.yml' % index)
-        path.write_text(json.dumps([{'hosts': 'localhost', 'gather_facts': False, 'tasks': [_vm_payload(domain)]}]))
+        task = _vm_payload(domain, pool=fresh_pool.name())
+        path.write_text(json.dumps([{'hosts': 'localhost', 'gather_facts': False, 'tasks': [task]}]))
         runs.append(subprocess.Popen([ANSIBLE_PLAYBOOK, '-i', 'localhost,', '-c', 'local',
                                       '-e', 'ansible_python_interpreter=%s' % sys.executable, str(path)],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     for run in runs:
         output, _errors = run.communicate(timeout=600)
         assert run.returncode == 0, output
-    assert len(_stored_keys(conn)) == 1
-    results, _output = _play(tmp_path, [_vm_payload(domain) for domain in domains])
+    fresh_pool.refresh(0)
+    assert KEY_VOLUME in fresh_pool.listVolumes()
+    results, _output = _play(tmp_path, [_vm_payload(domain, pool=fresh_pool.name()) for domain in domains])
     assert [result['changed'] for result in results] == [False] * len(domains)
     assert len({result['digest_key'] for result in results}) == 1
+
+
+def test_hosts_that_share_the_pool_directory_share_the_key(conn, make_domain, fresh_pool, tmp_path):
+    """Another host's pool over the same directory (as NFS gives it) finds the key: records match there too."""
+    domain = make_domain()
+    (staged, elsewhere), _output = _play(tmp_path, [_vm_payload(domain, pool=fresh_pool.name()),
+                                                    _vm_payload(make_domain())])
+    # The key is the pool's, not the host's: the host's other pool (another directory) has its own.
+    assert staged['digest_key'] != elsewhere['digest_key']
+    path = ElementTree.fromstring(fresh_pool.XMLDesc(0)).findtext('target/path')
+    fresh_pool.destroy()
+    fresh_pool.undefine()
+    # What a second host sees: a pool of another name, made over the directory, listing what is there.
+    other = active_pool(conn, 'vmp-keyed-other-%s' % uuid.uuid4().hex[:8], path)
+    try:
+        (again,), _output = _play(tmp_path, [_vm_payload(domain, pool=other.name())])
+        assert (again['changed'], again['digest_key']) == (False, staged['digest_key'])
+        other.refresh(0)
+        assert KEY_VOLUME in other.listVolumes()
+    finally:
+        other.destroy()
+        other.undefine()
+        active_pool(conn, fresh_pool.name(), path)

@@ -21,6 +21,8 @@ from pathlib import Path
 import libvirt
 import pytest
 
+from fault_helpers import pool_volume
+
 ROOT = Path(__file__).resolve().parents[2]
 URI = 'qemu:///system'
 POOL = 'vmpayload'
@@ -117,7 +119,7 @@ def _state(conn, dom):
     drive = None
     for disk in definition.findall('devices/disk'):
         if disk.find('target').get('dev') == 'hdd':
-            drive = disk.find('source').get('volume')
+            drive = pool_volume(disk, POOL, POOL_PATH)
     pool = conn.storagePoolLookupByName(POOL)
     pool.refresh(0)
     volumes = sorted(v for v in pool.listVolumes() if v.startswith('vmpayload-%s-' % dom.UUIDString()))
@@ -409,7 +411,7 @@ def test_a_referenced_volume_is_never_deleted_to_be_uploaded_again(conn, domain)
         os.close(in_use)
     definition = ElementTree.fromstring(conn.lookupByUUIDString(domain.UUIDString()).XMLDesc(
         libvirt.VIR_DOMAIN_XML_INACTIVE))
-    targets = {disk.find('target').get('dev'): disk.find('source').get('volume')
+    targets = {disk.find('target').get('dev'): pool_volume(disk, POOL, POOL_PATH)
                for disk in definition.findall('devices/disk')}
     assert targets == {'hdc': drive_volume}
 

@@ -7,7 +7,7 @@
 A domain's metadata and a pool's volume names are visible to every read-only libvirt client
 (monitoring agents, exporters). A plain sha256 of a short password there can be checked against
 guesses offline; an HMAC-SHA256 under a key those clients cannot read cannot. The key is one per
-host, kept as a libvirt secret (``libvirt.py`` says where); nothing here talks to libvirt.
+pool, kept as a volume of it (``libvirt.py`` says why there); nothing here talks to libvirt.
 """
 
 from __future__ import annotations

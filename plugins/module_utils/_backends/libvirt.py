@@ -5,7 +5,7 @@
 """The libvirt backend: the collection plays VDSM's part, with libvirt-python only.
 
 It builds the image locally, uploads it into a storage-pool volume through libvirt's stream
-API (so ``qemu+ssh://`` hosts need nothing but libvirt), points a disk at it, and records what it
+API (so ``qemu+ssh://`` hosts need nothing but libvirt), points a drive at its file, and records what it
 attached in the domain's ``<metadata>`` under the collection's namespace. Volumes are named
 ``vmpayload-<domain uuid>-<digest prefix>.<iso|img>``; any such volume of a domain that neither its
 persistent nor its live definition uses is deleted on the next run. The XML editing is in
@@ -18,7 +18,6 @@ import base64
 import functools
 import os
 import traceback
-import uuid
 from xml.etree import ElementTree
 
 from ansible_collections.vmpayload.core.plugins.module_utils._backends import libvirt_xml as xml
@@ -56,14 +55,15 @@ RACE_ATTEMPTS = 3
 SHUTOFF_STATES = (5, 0)  # VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_NOSTATE
 STOP_POLL = 1.0
 START_POLL = 0.5
-# The host's payload digest key (keyed_digest.py says why there is one) is a libvirt secret: read-only
-# connections cannot read a secret's value. It is found by its usage, which libvirt lets one secret
-# hold only, so concurrent first runs (forks staging payloads for many VMs) agree on one key.
-DIGEST_KEY_USAGE = '/vmpayload.core/payload-digest-key'
-DIGEST_KEY_XML = ("<secret ephemeral='no' private='no'><uuid>%s</uuid><description>vmpayload.core payload digest "
-                  "key: keys the digests in payload records, so that read-only clients cannot test guesses of "
-                  "their content</description><usage type='volume'><volume>%s</volume></usage></secret>")
-# How long a run waits for the value of a key another run has just defined.
+# The payload digest key (keyed_digest.py says why there is one) is a volume of the pool, mode 0600:
+# read-only libvirt connections cannot download a volume ("read only access prevents
+# virStorageVolDownload"), and hosts that share the pool's directory, as live migration needs, share
+# the key with it, so a migrated VM's record still matches on its destination. Its name is no payload
+# volume's (libvirt_xml.PAYLOAD_VOLUME): cleanups and prune_orphans never take it.
+DIGEST_KEY_VOLUME = 'vmpayload-digest-key'
+DIGEST_KEY_VOLUME_XML = ("<volume><name>%s</name><capacity unit='bytes'>%d</capacity><target><format type='raw'/>"
+                         "<permissions><mode>0600</mode></permissions></target></volume>" % (DIGEST_KEY_VOLUME, KEY_BYTES))
+# How long a run waits for the value of a key another run has just created.
 KEY_WAIT = 10
 KEY_POLL = 0.2
 
@@ -148,6 +148,11 @@ class LibvirtBackend(PayloadBackend):
         return pool
 
     @staticmethod
+    def _pool_path(pool):
+        """The pool's directory: payload drives name their image by its path there (libvirt_xml.disk_xml says why)."""
+        return ElementTree.fromstring(pool.XMLDesc(0)).findtext('target/path')
+
+    @staticmethod
     def _refresh(pool):
         """Re-read the pool's directory (the release hook deletes files behind libvirt's back).
 
@@ -162,62 +167,92 @@ class LibvirtBackend(PayloadBackend):
             if not _pool_busy(exc):
                 raise
 
-    # -- the host's digest key -------------------------------------------------------------
+    # -- the pool's digest key -------------------------------------------------------------
 
-    def _key_secret(self):
+    def _key_volume(self, pool):
         try:
-            return self.conn.secretLookupByUsage(libvirt.VIR_SECRET_USAGE_TYPE_VOLUME, DIGEST_KEY_USAGE)
+            return pool.storageVolLookupByName(DIGEST_KEY_VOLUME)
         except libvirt.libvirtError as exc:
-            if exc.get_error_code() == libvirt.VIR_ERR_NO_SECRET:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
                 return None
             raise
 
-    def _key_value(self, secret):
-        """The key's bytes; None while the run that defined it has not set them yet."""
+    def _read_key(self, volume):
+        """The key's bytes; None while the run that created the volume has not written them (it reads as zeros)."""
+        chunks = []
+        stream = self.conn.newStream(0)
         try:
-            return wait_until(lambda: self._secret_value(secret), KEY_WAIT, KEY_POLL, 'the payload digest key')
+            volume.download(stream, 0, KEY_BYTES, 0)
+            stream.recvAll(lambda _stream, data, sink: sink.append(data), chunks)
+            stream.finish()
+        except libvirt.libvirtError as exc:
+            try:
+                stream.abort()
+            except libvirt.libvirtError:
+                pass
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
+                return None
+            if exc.get_error_code() == libvirt.VIR_ERR_OPERATION_DENIED:
+                raise BackendError('the payload digest key (volume %s of pool %s) cannot be read at %s: %s. Payload '
+                                   'digests are keyed so that read-only clients cannot test guesses of the content; '
+                                   'use a read-write connection'
+                                   % (DIGEST_KEY_VOLUME, self.pool_name, self.uri, exc.get_error_message()))
+            raise
+        value = b''.join(chunks)
+        return value if len(value) == KEY_BYTES and value.strip(b'\0') else None
+
+    def _write_key(self, volume, secret):
+        stream = self.conn.newStream(0)
+        volume.upload(stream, 0, len(secret), 0)
+        remaining = secret
+        while remaining:
+            remaining = remaining[stream.send(remaining):]
+        stream.finish()
+
+    def _key_value(self, volume):
+        try:
+            return wait_until(lambda: self._read_key(volume), KEY_WAIT, KEY_POLL, 'the payload digest key')
         except WaitTimeout:
             return None
 
-    def _secret_value(self, secret):
-        try:
-            return secret.value(0)
-        except libvirt.libvirtError as exc:
-            if exc.get_error_code() == libvirt.VIR_ERR_NO_SECRET:
-                return None
-            if exc.get_error_code() == libvirt.VIR_ERR_OPERATION_DENIED:
-                reason = exc.get_error_message()
-                raise BackendError('the payload digest key (libvirt secret %s) cannot be read at %s: %s. Payload '
-                                   'digests are keyed so that read-only clients cannot test guesses of the content; '
-                                   'use a read-write connection' % (secret.UUIDString(), self.uri, reason))
-            raise
-
     def _digest_key(self):
-        """The host's key, or a fresh one that :meth:`_keep_key` stores before anything is written with it."""
+        """The pool's key, or a fresh one that :meth:`_keep_key` stores before anything is written with it.
+
+        Without the pool (or its key) nothing staged can match a record: a fresh key says so.
+        """
         if self._key is None:
-            secret = self._key_secret()
-            value = self._key_value(secret) if secret is not None else None
+            try:
+                pool = self._pool()
+            except BackendError:
+                pool = None
+            volume = self._key_volume(pool) if pool is not None else None
+            value = self._key_value(volume) if volume is not None else None
             self._key = DigestKey(value, stored=True) if value else DigestKey(os.urandom(KEY_BYTES), stored=False)
         return self._key
 
     def _keep_key(self):
-        """The key the host keeps, stored now if it has none; another run's, when it stored one first."""
+        """The key the pool keeps, stored now if it has none; another run's (or host's), when it stored one first.
+
+        Concurrent first runs (forks staging many VMs, or hosts sharing the pool) race to create the
+        volume; libvirt creates it once, and the others read what its creator writes.
+        """
         key = self._digest_key()
         if key.stored:
             return key
-        secret, defined = self._key_secret(), False
-        if secret is None:
-            try:
-                secret, defined = self.conn.secretDefineXML(DIGEST_KEY_XML % (uuid.uuid4(), DIGEST_KEY_USAGE), 0), True
-            except libvirt.libvirtError:
-                secret = self._key_secret()
-                if secret is None:
-                    raise
-        value = None if defined else self._key_value(secret)
+        pool = self._pool()
+        try:
+            volume, created = pool.createXML(DIGEST_KEY_VOLUME_XML, 0), True
+        except libvirt.libvirtError:
+            # Created meanwhile, here or by a host that shares the directory (the pool's list may not show it yet).
+            self._refresh(pool)
+            volume, created = self._key_volume(pool), False
+            if volume is None:
+                raise
+        value = None if created else self._key_value(volume)
         if not value:
-            # A run that defined the key died before it set its value, or this run defined it.
-            secret.setValue(key.secret, 0)
-            value = self._secret_value(secret)
+            # This run created the volume, or the run that did died before it wrote the key.
+            self._write_key(volume, key.secret)
+            value = self._read_key(volume)
         self._key = DigestKey(value, stored=True)
         return self._key
 
@@ -294,12 +329,12 @@ class LibvirtBackend(PayloadBackend):
         except libvirt.libvirtError:
             return False
 
-    def _referenced_volumes(self, domain):
+    def _referenced_volumes(self, domain, pool):
         used = set()
         for inactive in (True, False):
             if not inactive and domain.state()[0] in SHUTOFF_STATES:
                 continue
-            used |= xml.volumes_in_pool(self._xml(domain, inactive), self.pool_name)
+            used |= xml.volumes_in_pool(self._xml(domain, inactive), self.pool_name, self._pool_path(pool))
         return used
 
     @_translate_libvirt_errors
@@ -377,21 +412,24 @@ class LibvirtBackend(PayloadBackend):
         pool = self._pool()
         persistent = self._xml(domain, inactive=True)
         drive, target = ('dedicated', None) if once else (self.drive, self.target)
-        bus, slot = xml.choose_slot(persistent, payload.device, drive, target, self.pool_name)
+        pool_path = self._pool_path(pool)
+        bus, slot = xml.choose_slot(persistent, payload.device, drive, target, self.pool_name, pool_path)
         volume_name = xml.volume_name(vm.id, self.describe(payload).digest, payload.device, once=once)
         placement = Placement(reported={'volume': volume_name},
-                              location=dict(pool=pool, bus=bus, slot=slot, drive=drive, volume=volume_name))
+                              location=dict(pool=pool, pool_path=pool_path, bus=bus, slot=slot, drive=drive,
+                                            volume=volume_name))
         if once:
             return placement
-        ours = (self.pool_name, volume_name)
         running = self.is_running(vm)
         occupant = xml.find_disk(persistent, slot)
-        placement.in_place = (record.placement.get('target') == slot and xml.disk_volume(occupant) == ours
+        placement.in_place = (record.placement.get('target') == slot
+                              and xml.pool_volume(occupant, self.pool_name, pool_path) == volume_name
                               and self._volume_exists(pool, volume_name))
         if running:
             live_xml = self._xml(domain, inactive=False)
             live_disk, live_record = xml.find_disk(live_xml, slot), xml.record_in_domain(live_xml)
-            placement.live = (xml.disk_volume(live_disk) == ours and live_record is not None
+            placement.live = (xml.pool_volume(live_disk, self.pool_name, pool_path) == volume_name
+                              and live_record is not None
                               and live_record.placement.get('volume') == volume_name)
             # A run killed between the define and the running VM's media change (or its record) left the
             # VM without what it keeps, though its drive could take it now. A run-once boot is left alone.
@@ -400,7 +438,7 @@ class LibvirtBackend(PayloadBackend):
                                      and (live_record is None or live_record.availability == 'permanent'))
         placement.needs_restart = running and occupant is None
         replaced = xml.disk_source(occupant)
-        if replaced and not xml.is_payload_source(replaced, self.pool_name):
+        if replaced and not xml.is_payload_disk(occupant, self.pool_name, pool_path):
             placement.reported['replaced_media'] = replaced
         return placement
 
@@ -412,7 +450,7 @@ class LibvirtBackend(PayloadBackend):
         where = placement.location
         pool, slot = where['pool'], where['slot']
         described, volume_name = self._staged_as(vm, payload, once=False)
-        disk = xml.disk_xml(payload.device, where['bus'], slot, self.pool_name, volume_name)
+        disk = xml.disk_xml(payload.device, where['bus'], slot, os.path.join(where['pool_path'], volume_name))
         record = xml.payload_record(described, 'permanent', self.pool_name, volume_name, where['drive'], slot)
         running = self.is_running(vm)
         removed = []
@@ -440,7 +478,7 @@ class LibvirtBackend(PayloadBackend):
             released = not running or old_drive is None or self._release_live(domain, old_drive, moved_from)
             live_changed.append(running and self._change_live(domain, disk, record) and released)
             removed.extend(self.cleanup_volumes(domain, pool))
-            return self._volume_exists(pool, volume_name) or volume_name not in self._referenced_volumes(domain)
+            return self._volume_exists(pool, volume_name) or volume_name not in self._referenced_volumes(domain, pool)
 
         stage()
         return dict(self._staged_summary(record), restart_required=running and not live_changed[-1],
@@ -525,12 +563,20 @@ class LibvirtBackend(PayloadBackend):
         domain = vm.handle
         where = placement.location
         described, volume_name = self._staged_as(vm, payload, once=True)
-        disk = xml.disk_xml(payload.device, where['bus'], where['slot'], self.pool_name, volume_name)
+        disk = xml.disk_xml(payload.device, where['bus'], where['slot'], os.path.join(where['pool_path'], volume_name))
         record = xml.payload_record(described, 'run-once', self.pool_name, volume_name, 'dedicated', where['slot'])
+
+        def vanished(exc):
+            # The drive names the file, so libvirt reports a missing file ("Cannot access storage file"),
+            # not a missing volume: ask the pool, re-read.
+            if not isinstance(exc, libvirt.libvirtError):
+                return False
+            self._refresh(where['pool'])
+            return _volume_vanished(exc) or not self._volume_exists(where['pool'], volume_name)
 
         # The upload comes first: a failed one (a full pool) leaves a running VM running. A
         # concurrent run's cleanup may delete the volume before the start names it: stage it again.
-        @retry(RACE_ATTEMPTS, 0, retry_on=_volume_vanished)
+        @retry(RACE_ATTEMPTS, 0, retry_on=vanished)
         def stage_and_start():
             self._upload(where['pool'], volume_name, payload)
             if self.is_running(vm):

@@ -40,7 +40,7 @@ RUN_ONCE_MARK = 'once-'
 # Every name volume_name gives: <prefix><domain UUID>-[<run-once mark>]<16 hex digits of the keyed digest>.iso|img.
 PAYLOAD_VOLUME = re.compile(r'^%s(?P<uuid>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-(?:%s)?'
                             r'[0-9a-f]{16}\.(?:iso|img)$' % (re.escape(VOLUME_PREFIX), re.escape(RUN_ONCE_MARK)))
-# The record's attributes, in the order earlier releases wrote them; ``key`` names the host key the
+# The record's attributes, in the order earlier releases wrote them; ``key`` names the pool's key the
 # digests are keyed with (records of earlier releases have none, and plain sha256 digests).
 RECORD_KEYS = ('availability', 'digest', 'key', 'device', 'label')
 PLACEMENT_KEYS = ('pool', 'volume', 'drive', 'target')
@@ -167,12 +167,18 @@ def put_disk(domain_xml, disk):
         devices.remove(existing)
 
 
-def disk_xml(device, bus, target, pool, volume):
-    """A read-only drive at ``target`` holding ``pool``/``volume``, or empty when ``volume`` is None."""
-    disk = ElementTree.Element('disk', type='volume' if volume else 'file', device=device)
+def disk_xml(device, bus, target, path):
+    """A read-only drive at ``target`` holding the image at ``path``, or empty when ``path`` is None.
+
+    The image is named by its path in the pool's directory, not by pool and volume: libvirt resolves a
+    volume through the pool of the host the domain starts or arrives on, whose list of volumes is only
+    as fresh as its last refresh (a migration's destination had not seen a run-once image uploaded a
+    minute before: "Storage volume not found"). A path needs only the file, as a shared pool gives it.
+    """
+    disk = ElementTree.Element('disk', type='file', device=device)
     ElementTree.SubElement(disk, 'driver', name='qemu', type='raw')
-    if volume:
-        ElementTree.SubElement(disk, 'source', pool=pool, volume=volume)
+    if path:
+        ElementTree.SubElement(disk, 'source', file=path)
     ElementTree.SubElement(disk, 'target', dev=target, bus=bus)
     ElementTree.SubElement(disk, 'readonly')
     return disk
@@ -190,7 +196,7 @@ def release_drive(domain_xml, record):
     if disk is None:
         return None
     if record.placement.get('drive') == 'replace':
-        empty = disk_xml(record.device, disk.find('target').get('bus'), target, None, None)
+        empty = disk_xml(record.device, disk.find('target').get('bus'), target, None)
         put_disk(domain_xml, empty)
         return empty
     domain_xml.find('devices').remove(disk)
@@ -207,41 +213,36 @@ def disk_source(disk):
     return source.get('file') or source.get('dev') or source.get('name')
 
 
-def disk_volume(disk):
-    """(pool, volume) a disk points at, or None."""
-    if disk is None:
-        return None
-    source = disk.find('source')
-    if source is None or disk.get('type') != 'volume':
-        return None
-    return source.get('pool'), source.get('volume')
+def pool_volume(disk, pool, pool_path):
+    """The name of the volume of ``pool`` a disk holds, or None.
 
-
-def volumes_in_pool(domain_xml, pool, pool_path=None):
-    """The names of the volumes of ``pool`` that a definition's disks use.
-
-    By volume, as this collection attaches them, or by the file's path in the pool's directory
-    (``pool_path``), as a definition copied by hand or by a cloning tool may name them.
+    By volume, as earlier releases attached payloads, or by the file's path in the pool's directory
+    (``pool_path``), as this release attaches them and as a definition copied by a cloning tool names them.
     """
-    used = set()
-    directory = os.path.normpath(pool_path) if pool_path else None
-    for disk in domain_xml.findall('devices/disk'):
-        ref = disk_volume(disk)
-        if ref and ref[0] == pool:
-            used.add(ref[1])
-            continue
-        path = disk_source(disk) if disk.get('type') == 'file' else None
-        if directory and path and os.path.dirname(os.path.normpath(path)) == directory:
-            used.add(os.path.basename(path))
+    source = disk.find('source') if disk is not None else None
+    if source is None:
+        return None
+    if disk.get('type') == 'volume':
+        return source.get('volume') if source.get('pool') == pool else None
+    path = source.get('file') if disk.get('type') == 'file' else None
+    if path and pool_path and os.path.dirname(os.path.normpath(path)) == os.path.normpath(pool_path):
+        return os.path.basename(path)
+    return None
+
+
+def volumes_in_pool(domain_xml, pool, pool_path):
+    """The names of the volumes of ``pool`` (directory ``pool_path``) that a definition's disks use."""
+    used = {pool_volume(disk, pool, pool_path) for disk in domain_xml.findall('devices/disk')}
+    used.discard(None)
     return used
 
 
-def is_payload_source(source, pool):
-    """Whether a drive's source (``disk_source``) is one of this collection's volumes in ``pool``."""
-    return source is not None and source.startswith('%s/%s' % (pool, VOLUME_PREFIX))
+def is_payload_disk(disk, pool, pool_path):
+    """Whether a drive holds one of this collection's volumes of ``pool``."""
+    return (pool_volume(disk, pool, pool_path) or '').startswith(VOLUME_PREFIX)
 
 
-def choose_slot(domain_xml, device, drive, target, pool):
+def choose_slot(domain_xml, device, drive, target, pool, pool_path):
     """(bus, target dev) of the payload drive in a definition; refuse a slot the VM's own media holds."""
     if drive == 'replace':
         for disk in domain_xml.findall('devices/disk'):
@@ -264,7 +265,7 @@ def choose_slot(domain_xml, device, drive, target, pool):
                                      % (slot, bus, TARGET_PATTERNS[bus].pattern), option='target')
     occupant = find_disk(domain_xml, slot)
     source = disk_source(occupant)
-    ours = source is None or is_payload_source(source, pool)
+    ours = source is None or is_payload_disk(occupant, pool, pool_path)
     if occupant is not None and (occupant.get('device') != device or not ours):
         raise PayloadValidationError(
             'the payload slot %s already holds the VM\'s own %s%s; set target to a free slot, or use '

@@ -63,7 +63,9 @@ def pool(tmp_path):
     for name in ALL_FILES:
         (directory / name).write_bytes(b'image')
     config = tmp_path / 'vmpayload.json'
-    config.write_text(json.dumps({'pool_name': 'vmpayload', 'pool_path': str(directory)}))
+    (tmp_path / 'save').mkdir()
+    config.write_text(json.dumps({'pool_name': 'vmpayload', 'pool_path': str(directory),
+                                  'managed_save_dir': str(tmp_path / 'save')}))
     return directory, config
 
 
@@ -156,7 +158,8 @@ def test_garbage_exits_0_and_deletes_nothing(pool, args, stdin):
 
 
 @pytest.mark.parametrize('config_text', [None, 'not json', '[]', '{"pool_name": "vmpayload"}',
-                                         '{"pool_name": "vmpayload", "pool_path": "relative/pool"}'])
+                                         '{"pool_name": "vmpayload", "pool_path": "relative/pool"}',
+                                         '{"pool_name": "vmpayload", "pool_path": "/pool", "managed_save_dir": "save"}'])
 def test_a_missing_or_bad_configuration_is_reported_and_exits_0(pool, config_text):
     directory, config = pool
     if config_text is None:
@@ -302,3 +305,90 @@ def test_a_permanent_name_that_is_not_a_regular_file_is_left_and_reported(pool, 
     assert completed.stderr.count(b'not a regular file') == 2
     assert attributes(target) == QEMU_IDS + (0o644,)
     assert os.lstat(directory / PERMANENT_IMG).st_uid == QEMU_IDS[0]
+
+
+# -- a domain that has not ended: it migrated away (a shared pool), or it was saved to be restored --------------
+
+# QEMU's image locks (block/file-posix.c): a shared lock on byte 100 + permission bit for as long as it has the
+# image open, by an OFD lock, so that another QEMU (on this host, or on another over NFS) sees it.
+HOLD_LIKE_QEMU = r"""
+import fcntl, os, struct, sys
+descriptor = os.open(sys.argv[1], os.O_RDONLY)
+fcntl.fcntl(descriptor, fcntl.F_OFD_SETLK, struct.pack('hhqqi4x', fcntl.F_RDLCK, os.SEEK_SET, 100, 1, 0))
+print('held', flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.fixture
+def held_like_qemu():
+    """Start a process that holds a file open with QEMU's image lock until the test ends."""
+    holders = []
+
+    def hold(path):
+        holder = subprocess.Popen([sys.executable, '-c', HOLD_LIKE_QEMU, str(path)], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE)
+        assert holder.stdout.readline() == b'held\n'
+        holders.append(holder)
+        return holder
+
+    yield hold
+    for holder in holders:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+
+
+def test_images_another_qemu_holds_are_left_as_they_are(pool, held_like_qemu):
+    """Released on the source after a migration to a host that shares the pool: the destination reads them."""
+    directory, config = pool
+    as_qemu_left_them(directory, 0o644)
+    held_like_qemu(directory / ISO)
+    held_like_qemu(directory / PERMANENT)
+    xml = domain_xml(disks=[volume_disk(ISO), ('file', {'file': str(directory / PERMANENT)})], record_volume=IMG)
+    completed = run_hook(config, ['vm1', 'release', 'end', '-'], xml)
+    assert (completed.returncode, completed.stdout, completed.stderr) == (0, b'', b'')
+    assert remaining(directory) == everything_but(IMG)
+    assert attributes(directory / PERMANENT) == QEMU_IDS + (0o644,)
+
+
+def test_an_image_is_deleted_once_no_qemu_holds_it(pool, held_like_qemu):
+    """The domain stopped on the destination: its release there deletes the run-once image."""
+    directory, config = pool
+    xml = domain_xml(disks=[volume_disk(ISO)])
+    holder = held_like_qemu(directory / ISO)
+    run_hook(config, ['vm1', 'release', 'end', '-'], xml)
+    assert ISO in remaining(directory)
+    holder.stdin.close()
+    holder.wait(timeout=30)
+    assert run_hook(config, ['vm1', 'release', 'end', '-'], xml).returncode == 0
+    assert remaining(directory) == everything_but(ISO)
+
+
+def test_a_lock_on_other_bytes_does_not_count(pool, tmp_path):
+    """Only QEMU's lock bytes say a QEMU reads the image; the modules' own locks are elsewhere."""
+    directory, config = pool
+    script = HOLD_LIKE_QEMU.replace(', 100, 1, 0', ', 0, 1, 0')
+    holder = subprocess.Popen([sys.executable, '-c', script, str(directory / ISO)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline() == b'held\n'
+        run_hook(config, ['vm1', 'release', 'end', '-'], domain_xml(disks=[volume_disk(ISO)]))
+        assert remaining(directory) == everything_but(ISO)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+
+
+def test_a_managed_save_keeps_the_run_once_images(pool, tmp_path):
+    """virsh managedsave releases the domain; its restore needs the run-once image it was saved with."""
+    directory, config = pool
+    as_qemu_left_them(directory, 0o644)
+    (tmp_path / 'save' / 'vm1.save').write_bytes(b'saved state')
+    xml = domain_xml(disks=[volume_disk(ISO), volume_disk(PERMANENT)], record_volume=IMG)
+    completed = run_hook(config, ['vm1', 'release', 'end', '-'], xml)
+    assert (completed.returncode, completed.stdout, completed.stderr) == (0, b'', b'')
+    assert remaining(directory) == everything_but()
+    assert attributes(directory / PERMANENT) == (os.geteuid(), os.getegid(), 0o600)
+    (tmp_path / 'save' / 'vm1.save').unlink()
+    run_hook(config, ['vm1', 'release', 'end', '-'], xml)
+    assert remaining(directory) == everything_but(ISO, IMG)

@@ -39,7 +39,9 @@ def cdrom(target, bus='ide', source=None, device='cdrom'):
             % (kind, device, src, target, bus))
 
 
+POOL_PATH = '/var/lib/vmpayload/pool'
 OUR_VOLUME = 'vmpayload/vmpayload-%s-%s.iso' % (UUID, DIGEST[:16])
+OUR_FILE = '%s/vmpayload-%s-%s.iso' % (POOL_PATH, UUID, DIGEST[:16])
 
 
 @pytest.mark.parametrize('machine, device, drive, target, disks, expected', [
@@ -50,6 +52,7 @@ OUR_VOLUME = 'vmpayload/vmpayload-%s-%s.iso' % (UUID, DIGEST[:16])
     ('pc-q35-7.2', 'cdrom', 'dedicated', 'sdab', '', ('sata', 'sdab')),
     # the slot already holds our own payload, or an empty drive of the right kind: it is reused
     ('pc-i440fx-7.2', 'cdrom', 'dedicated', None, cdrom('hdd', source=OUR_VOLUME), ('ide', 'hdd')),
+    ('pc-i440fx-7.2', 'cdrom', 'dedicated', None, cdrom('hdd', source=OUR_FILE), ('ide', 'hdd')),
     ('pc-i440fx-7.2', 'cdrom', 'dedicated', None, cdrom('hdd'), ('ide', 'hdd')),
     # replace takes the VM's first drive of the device, or the one named
     ('pc-i440fx-7.2', 'cdrom', 'replace', None, cdrom('hdc', source='/isos/debian.iso'), ('ide', 'hdc')),
@@ -57,7 +60,7 @@ OUR_VOLUME = 'vmpayload/vmpayload-%s-%s.iso' % (UUID, DIGEST[:16])
     ('pc-i440fx-7.2', 'floppy', 'replace', None, cdrom('fdb', 'fdc', device='floppy'), ('fdc', 'fdb')),
 ])
 def test_choose_slot(machine, device, drive, target, disks, expected):
-    assert xml.choose_slot(domain(machine, disks), device, drive, target, 'vmpayload') == expected
+    assert xml.choose_slot(domain(machine, disks), device, drive, target, 'vmpayload', POOL_PATH) == expected
 
 
 @pytest.mark.parametrize('machine, device, drive, target, disks, option, message', [
@@ -69,13 +72,17 @@ def test_choose_slot(machine, device, drive, target, disks, expected):
      "the payload slot hdd already holds the VM's own cdrom (/isos/debian.iso)"),
     ('pc-i440fx-7.2', 'cdrom', 'dedicated', None, cdrom('hdd', source='vmpayload/other.iso'), 'target',
      'already holds'),
+    ('pc-i440fx-7.2', 'cdrom', 'dedicated', None, cdrom('hdd', source=POOL_PATH + '/other.iso'), 'target',
+     'already holds'),
+    ('pc-i440fx-7.2', 'cdrom', 'dedicated', None, cdrom('hdd', source='/elsewhere/' + OUR_FILE.rsplit('/')[-1]),
+     'target', 'already holds'),
     ('pc-i440fx-7.2', 'cdrom', 'dedicated', None, cdrom('hdd', device='disk'), 'target', "own disk"),
     ('pc-i440fx-7.2', 'cdrom', 'replace', None, '', 'target', 'drive: replace needs an existing cdrom drive'),
     ('pc-i440fx-7.2', 'cdrom', 'replace', 'hdb', cdrom('hdc'), 'target', 'cdrom drive with target hdb'),
 ])
 def test_choose_slot_refuses(machine, device, drive, target, disks, option, message):
     with pytest.raises(PayloadValidationError, match=message.replace('(', r'\(').replace(')', r'\)')) as raised:
-        xml.choose_slot(domain(machine, disks), device, drive, target, 'vmpayload')
+        xml.choose_slot(domain(machine, disks), device, drive, target, 'vmpayload', POOL_PATH)
     assert raised.value.option == option
 
 
@@ -177,11 +184,20 @@ def test_a_definition_without_a_record_has_none():
 
 def test_put_disk_replaces_in_place_or_appends():
     definition = domain(disks=cdrom('hda', source='/a.iso') + cdrom('hdc', source='/b.iso'))
-    xml.put_disk(definition, xml.disk_xml('cdrom', 'ide', 'hda', 'vmpayload', 'v.iso'))
-    xml.put_disk(definition, xml.disk_xml('cdrom', 'ide', 'hdd', 'vmpayload', 'w.iso'))
+    xml.put_disk(definition, xml.disk_xml('cdrom', 'ide', 'hda', '/pool/v.iso'))
+    xml.put_disk(definition, xml.disk_xml('cdrom', 'ide', 'hdd', '/pool/w.iso'))
     assert [d.find('target').get('dev') for d in definition.findall('devices/disk')] == ['hda', 'hdc', 'hdd']
     sources = [xml.disk_source(d) for d in definition.findall('devices/disk')]
-    assert sources == ['vmpayload/v.iso', '/b.iso', 'vmpayload/w.iso']
+    assert sources == ['/pool/v.iso', '/b.iso', '/pool/w.iso']
+
+
+def test_a_payload_drive_names_its_image_by_path_read_only():
+    """A path needs no pool lookup where the domain starts or arrives (a migration's destination)."""
+    disk = xml.disk_xml('cdrom', 'ide', 'hdd', '/pool/v.iso')
+    assert (disk.get('type'), disk.find('source').attrib, disk.find('readonly') is not None) == \
+        ('file', {'file': '/pool/v.iso'}, True)
+    empty = xml.disk_xml('floppy', 'fdc', 'fda', None)
+    assert (empty.get('type'), empty.find('source'), empty.get('device')) == ('file', None, 'floppy')
 
 
 @pytest.mark.parametrize('drive, remaining, released_source', [
@@ -198,26 +214,22 @@ def test_release_drive(drive, remaining, released_source):
 
 
 @pytest.mark.parametrize('disk, expected', [
-    (cdrom('hdc', source='vmpayload/v.iso'), ('vmpayload', 'v.iso')),
+    (cdrom('hdc', source='vmpayload/v.iso'), 'v.iso'),
+    (cdrom('hdc', source=POOL_PATH + '/v.iso'), 'v.iso'),
+    (cdrom('hdc', source=POOL_PATH + '/../v.iso'), None),
+    (cdrom('hdc', source=POOL_PATH + '/sub/v.iso'), None),
+    (cdrom('hdc', source='other/v.iso'), None),
     (cdrom('hdc', source='/isos/a.iso'), None),
     (cdrom('hdc'), None),
 ])
-def test_disk_volume(disk, expected):
-    assert xml.disk_volume(ElementTree.fromstring(disk)) == expected
+def test_pool_volume_by_volume_or_by_path_in_the_pool_directory(disk, expected):
+    assert xml.pool_volume(ElementTree.fromstring(disk), 'vmpayload', POOL_PATH + '/') == expected
 
 
 def test_volumes_in_pool_names_only_that_pool():
     definition = domain(disks=cdrom('hda', source='vmpayload/a.iso') + cdrom('hdb', source='other/b.iso')
-                        + cdrom('hdc', source='/c.iso'))
-    assert xml.volumes_in_pool(definition, 'vmpayload') == {'a.iso'}
-
-
-def test_volumes_in_pool_also_finds_a_volume_named_by_its_path():
-    """A definition copied by a cloning tool may name the pool's file instead of the volume."""
-    definition = domain(disks=cdrom('hda', source='/var/lib/vmpayload/pool/d.iso')
-                        + cdrom('hdb', source='/var/lib/vmpayload/pool/sub/e.iso') + cdrom('hdc', source='vmpayload/a.iso'))
-    assert xml.volumes_in_pool(definition, 'vmpayload', '/var/lib/vmpayload/pool/') == {'a.iso', 'd.iso'}
-    assert xml.volumes_in_pool(definition, 'vmpayload') == {'a.iso'}
+                        + cdrom('hdc', source='/c.iso') + cdrom('hdd', source=POOL_PATH + '/d.iso'))
+    assert xml.volumes_in_pool(definition, 'vmpayload', POOL_PATH) == {'a.iso', 'd.iso'}
 
 
 @pytest.mark.parametrize('name, expected', [
@@ -231,20 +243,20 @@ def test_volume_owner_is_the_domain_the_name_was_made_for(name, expected):
 
 
 @pytest.mark.parametrize('source, expected', [
-    ('vmpayload/vmpayload-x.iso', True), ('other/vmpayload-x.iso', False), ('/var/vmpayload-x.iso', False),
-    (None, False),
+    ('vmpayload/vmpayload-x.iso', True), (POOL_PATH + '/vmpayload-x.iso', True), (POOL_PATH + '/debian.iso', False),
+    ('other/vmpayload-x.iso', False), ('/var/vmpayload-x.iso', False), (None, False),
 ])
-def test_is_payload_source(source, expected):
-    assert xml.is_payload_source(source, 'vmpayload') is expected
+def test_is_payload_disk(source, expected):
+    assert xml.is_payload_disk(ElementTree.fromstring(cdrom('hdd', source=source)), 'vmpayload', POOL_PATH) is expected
 
 
 def test_once_definition_adds_drive_and_record_and_leaves_the_persistent_one_alone():
     persistent = domain(disks=cdrom('hdc', source='/b.iso'))
     before = xml.to_text(persistent)
     record = xml.payload_record(KEY.describe(sample_payload()), 'run-once', 'vmpayload', 'o.iso', 'dedicated', 'hdd')
-    once = xml.once_definition(persistent, xml.disk_xml('cdrom', 'ide', 'hdd', 'vmpayload', 'o.iso'), record)
+    once = xml.once_definition(persistent, xml.disk_xml('cdrom', 'ide', 'hdd', POOL_PATH + '/o.iso'), record)
     assert xml.to_text(persistent) == before
-    assert xml.disk_source(xml.find_disk(once, 'hdd')) == 'vmpayload/o.iso'
+    assert xml.disk_source(xml.find_disk(once, 'hdd')) == POOL_PATH + '/o.iso'
     assert xml.record_in_domain(once).availability == 'run-once'
 
 
