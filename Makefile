@@ -54,7 +54,7 @@ integration: deps services guest
 	$(PY) -m pytest -q -rs tests/integration
 
 test: deps services guest
-	$(PY) -m pytest -q -rs tests/ecosystem tests/integration
+	$(PY) -m pytest -q -rs --durations=40 tests/ecosystem tests/integration
 
 # The gates that keep the collection usable by the ecosystem's tools (docs, changelog, execution environment).
 ecosystem: deps
