@@ -59,7 +59,7 @@ def qemu_ids(conn):
 @pytest.fixture(scope='module')
 def release_hook(conn, tmp_path_factory):
     """This checkout's release hook, installed as a user installs it: by the role, when the installed one differs."""
-    config = {'pool_name': POOL_NAME, 'pool_path': str(POOL_PATH)}
+    config = {'pool_name': POOL_NAME, 'pool_path': str(POOL_PATH), 'managed_save_dir': '/var/lib/libvirt/qemu/save'}
     if not (HOOK_PATH.is_file() and filecmp.cmp(HOOK_SOURCE, HOOK_PATH, shallow=False) and HOOK_CONFIG_PATH.is_file()
             and json.loads(HOOK_CONFIG_PATH.read_text()) == config):
         assert ansible_playbook(role_playbook(tmp_path_factory.mktemp('staging')))['failed'] == 0

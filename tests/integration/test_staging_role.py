@@ -131,7 +131,8 @@ def test_role_converges_and_second_run_changes_nothing(staged, conn, qemu_gid):
     directory = POOL_PATH.stat()
     assert (stat.S_IMODE(directory.st_mode), directory.st_uid, directory.st_gid) == (0o750, 0, qemu_gid)
     assert filecmp.cmp(HOOK_SOURCE, HOOK_PATH, shallow=False) and os.access(HOOK_PATH, os.X_OK)
-    assert json.loads(HOOK_CONFIG_PATH.read_text()) == {'pool_name': POOL_NAME, 'pool_path': str(POOL_PATH)}
+    assert json.loads(HOOK_CONFIG_PATH.read_text()) == {'pool_name': POOL_NAME, 'pool_path': str(POOL_PATH),
+                                                        'managed_save_dir': '/var/lib/libvirt/qemu/save'}
 
 
 def test_a_drifted_pool_directory_is_put_right(tmp_path, conn, qemu_gid):
