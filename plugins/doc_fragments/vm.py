@@ -7,10 +7,11 @@ from __future__ import annotations
 
 class ModuleDocFragment(object):
     """The VM and platform option groups; in step with VM_ARGSPEC, LIBVIRT_ARGSPEC, OVIRT_ARGSPEC and
-    ENGINE_PAYLOAD_ARGSPEC."""
+    ENGINE_PAYLOAD_ARGSPEC. PLATFORM is the platform group alone."""
 
-    DOCUMENTATION = r"""
-options:
+    # The VM options and the platform options are apart, so that vm_payloads, which names its VMs in a list, can take
+    # the platform options alone (PLATFORM); DOCUMENTATION is both, as the one-VM modules take them.
+    _VM_OPTIONS = r"""
   name:
     description:
       - The VM's name (the libvirt domain name, the oVirt VM name). One of O(name) or O(uuid) is required.
@@ -20,6 +21,9 @@ options:
       - The VM's id (the libvirt domain UUID, the oVirt VM id).
     type: str
     aliases: [id]
+"""
+
+    _PLATFORM_OPTIONS = r"""
   uri:
     description:
       - The libvirt connection URI, as in community.libvirt, for example V(qemu:///system) or
@@ -98,10 +102,17 @@ options:
         description:
           - Extra HTTP headers sent with every request, for example C(Filter) set to V(true).
         type: dict
+"""
+
+    _REQUIREMENTS = r"""
 requirements:
   - libvirt-python, on libvirt
   - ovirt-engine-sdk-python, on oVirt
 """
+
+    DOCUMENTATION = 'options:' + _VM_OPTIONS + _PLATFORM_OPTIONS + _REQUIREMENTS
+
+    PLATFORM = 'options:' + _PLATFORM_OPTIONS + _REQUIREMENTS
 
     ENGINE_PAYLOAD_SIZE = r"""
 options:

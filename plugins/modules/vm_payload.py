@@ -75,6 +75,9 @@ attributes:
     details: File names, sizes and digests before and after; never content.
   idempotent:
     support: full
+seealso:
+  - module: vmpayload.core.vm_payloads
+    description: Many VMs in one task over one connection, each decided as here.
 notes:
   - On libvirt, on a running VM a CD-ROM's media is changed live and persistently. A drive that must be added (the first
     payload on a running VM), or a change the bus refuses live, goes into the persistent definition only, and

@@ -64,7 +64,11 @@ class PayloadModule(AnsibleModule):
         return msg
 
     def run(self, action):
-        """Call ``action(self)``, which returns the result dict, and exit with it."""
+        """Call ``action(self)``, which returns the result dict, and exit with it.
+
+        A result with ``failed`` (vm_payloads: some VMs failed, the others were done) fails the task with its
+        ``msg``, keeping the rest of the result.
+        """
         try:
             result = action(self)
         except MissingLibraryError as exc:
@@ -74,4 +78,6 @@ class PayloadModule(AnsibleModule):
             self.fail_json(msg=str(exc), **details)
         except PayloadError as exc:
             self.fail_json(msg=str(exc))
+        if result.pop('failed', False):
+            self.fail_json(**result)
         self.exit_json(**result)
