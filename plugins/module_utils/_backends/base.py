@@ -14,6 +14,7 @@ and the backend's own business: the contract speaks of VMs, records and payloads
 from __future__ import annotations
 
 import abc
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -21,9 +22,16 @@ from dataclasses import dataclass, field
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import PayloadValidationError
 
 AVAILABILITIES = ('permanent', 'run-once', 'none', 'unknown')
-# What XML 1.0 cannot carry (its Char production): C0 controls but tab, LF and CR, and U+FFFE and
-# U+FFFF. Text decoded from UTF-8 holds no surrogates.
-XML_ILLEGAL = re.compile('[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]')
+
+
+@functools.lru_cache(maxsize=None)
+def xml_illegal():
+    """What XML 1.0 cannot carry (its Char production): C0 controls but tab, LF and CR, and U+FFFE and U+FFFF.
+
+    Text decoded from UTF-8 holds no surrogates. Compiled on first use: its ranges take about 20 ms to compile,
+    which every module run paid at import, for a check that only text-only platforms (oVirt) make.
+    """
+    return re.compile('[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]')
 
 
 @dataclass
@@ -155,7 +163,7 @@ class Capabilities:
                     '%s: %s carries payload content as text only, and this file is not UTF-8 text (byte offset %d). '
                     'Send it as base64 text (content: "{{ data | b64encode }}") and decode it in the guest'
                     % (where, self.platform, exc.start), option='files', file=f.name) from None
-            illegal = None if self.binary_content else XML_ILLEGAL.search(text)
+            illegal = None if self.binary_content else xml_illegal().search(text)
             if illegal:
                 # The byte offset, as for invalid UTF-8; the character itself is content, so not shown.
                 raise PayloadValidationError(
