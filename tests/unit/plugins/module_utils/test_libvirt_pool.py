@@ -275,3 +275,65 @@ def test_a_domain_undefined_while_volumes_in_use_are_listed_uses_nothing(pools, 
     vanished = pools.conn.defineXML(template % ('goes', disk % 'freed.iso'))
     vanished.undefine()
     assert volumes_domains_use(_ListsAVanishedDomain(pools.conn, vanished), pool) == {'kept.iso'}
+
+
+DISK = ("<disk type='%s' device='cdrom'>%s<target dev='hdd' bus='ide'/><readonly/></disk>")
+BY_VOLUME = DISK % ('volume', "<source pool='vmpayload' volume='%s'/>")
+BY_FILE = DISK % ('file', "<source file='/srv/vmpayload/pool/%s'/>")
+DOMAIN = ("<domain type='test'><name>%s</name><memory>65536</memory><os><type>hvm</type></os>"
+          "<devices>%s</devices></domain>")
+
+
+def _redefine(conn, domain, drive):
+    """The same domain (name and UUID) with another payload drive, as vm_payload's change defines it."""
+    return conn.defineXML(DOMAIN.replace('<name>', '<uuid>%s</uuid><name>' % domain.UUIDString()) % (domain.name(), drive))
+
+
+@pytest.mark.parametrize('drive', [BY_VOLUME, BY_FILE], ids=['by-volume', 'by-file'])
+def test_a_volume_only_a_snapshot_names_is_in_use(pools, drive):
+    # A snapshot taken before a payload change names the old volume; a revert brings that definition back.
+    present(pools)
+    pool = pools.conn.storagePoolLookupByName('vmpayload')
+    domain = pools.conn.defineXML(DOMAIN % ('snapped', drive % 'old.iso'))
+    domain.snapshotCreateXML('<domainsnapshot><name>before</name></domainsnapshot>', 0)
+    _redefine(pools.conn, domain, drive % 'new.iso')
+    assert volumes_domains_use(pools.conn, pool) == {'old.iso', 'new.iso'}
+    domain.snapshotLookupByName('before', 0).delete(0)
+    assert volumes_domains_use(pools.conn, pool) == {'new.iso'}
+
+
+class _SavedWith:
+    """A domain whose managed save image holds ``saved_xml`` (libvirt's test driver does not show that XML)."""
+
+    def __init__(self, domain, saved_xml):
+        self.domain, self.saved_xml = domain, saved_xml
+
+    def __getattr__(self, name):
+        return getattr(self.domain, name)
+
+    def hasManagedSaveImage(self, flags):
+        return 1
+
+    def managedSaveGetXMLDesc(self, flags):
+        return self.saved_xml
+
+
+class _Lists:
+    """A connection listing the given domains."""
+
+    def __init__(self, *domains):
+        self.domains = domains
+
+    def listAllDomains(self, flags):
+        return list(self.domains)
+
+
+def test_a_volume_only_a_managed_save_image_names_is_in_use(pools):
+    # virsh start restores a managed save image with the definition saved in it, not the persistent one.
+    present(pools)
+    pool = pools.conn.storagePoolLookupByName('vmpayload')
+    domain = pools.conn.defineXML(DOMAIN % ('saved', BY_FILE % 'saved.iso'))
+    saved = domain.XMLDesc(0)
+    domain = _redefine(pools.conn, domain, BY_FILE % 'next.iso')
+    assert volumes_domains_use(_Lists(_SavedWith(domain, saved)), pool) == {'saved.iso', 'next.iso'}
+    assert volumes_domains_use(_Lists(domain), pool) == {'next.iso'}
