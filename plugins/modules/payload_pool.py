@@ -80,8 +80,8 @@ options:
     description:
       - With O(state=present), also delete the payload volumes in the pool whose VM is no longer defined on O(uri),
         that is the volumes named C(vmpayload-<VM UUID>-...) that the collection's modules stage. Other files and
-        volumes are never touched, nor is a volume any domain on O(uri) still uses or may start from again: in its
-        persistent or running definition, its managed save image or one of its snapshots (a clone of the undefined
+        volumes are never touched, nor is a volume any domain on O(uri) still uses or may start from again (in its
+        persistent or running definition, its managed save image or one of its snapshots; a clone of the undefined
         VM uses its payload volume until M(vmpayload.core.vm_payload) gives it its own).
       - The libvirt modules delete a VM's unused payload volumes whenever they run on that VM, and
         O(vmpayload.core.vm_payload#module:state=absent) deletes its last one; a VM undefined without that leaves
