@@ -158,8 +158,10 @@ label:
 msg:
   description:
     - Why the availability is V(unknown); or, on libvirt, that the record and its volume were copied from another
-      domain (a clone), whose payload the VM uses until M(vmpayload.core.vm_payload) gives it its own.
-  returned: when availability is V(unknown), or the record was copied from another domain
+      domain (a clone), whose payload the VM uses until M(vmpayload.core.vm_payload) gives it its own; or that the
+      recorded volume is missing from the pool (C(virsh undefine --remove-all-storage) of a clone that shared it
+      deletes it), so that the VM cannot start until M(vmpayload.core.vm_payload) stages the payload again.
+  returned: when availability is V(unknown), the record was copied from another domain, or its volume is missing
   type: str
   sample: the oVirt engine shows payloads only to users with an administrator role
 restore_pending:

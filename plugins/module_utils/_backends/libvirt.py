@@ -366,7 +366,25 @@ class LibvirtBackend(PayloadBackend):
             # A clone, or a definition copied from another VM: the guest sees that VM's payload.
             record.reason = ('the payload record and its volume were copied from domain %s (a clone?); this VM uses '
                              'that domain\'s payload until vm_payload gives it its own' % owner)
+        elif record.availability != 'unknown' and self._volume_missing(record.placement.get('volume')):
+            # Deleted behind the collection's back, as virsh undefine --remove-all-storage of a clone that shared it does.
+            record.reason = ('the payload volume %s is missing from pool %s: the VM cannot start until vm_payload stages '
+                             'its payload again' % (record.placement.get('volume'), self.pool_name))
         return record
+
+    def _volume_missing(self, name):
+        """Whether the record's volume is gone from a pool that is there (a missing pool is reported where it is used).
+
+        Without a refresh, which would cost every VM of a fleet a scan of the pool directory: a volume deleted
+        through libvirt (virsh vol-delete, undefine --remove-all-storage) is gone from the pool's list at once.
+        """
+        if not name:
+            return False
+        try:
+            pool = self.conn.storagePoolLookupByName(self.pool_name)
+        except libvirt.libvirtError:
+            return False
+        return bool(pool.isActive()) and not self._volume_exists(pool, name)
 
     @_translate_libvirt_errors
     def read_contents(self, vm, record):
