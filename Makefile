@@ -67,6 +67,7 @@ bench: deps
 	$(PY) benchmarks/image_build.py
 	$(PY) benchmarks/vm_payload.py
 	$(PY) benchmarks/ovirt_requests.py
+	$(PY) benchmarks/fleet.py
 
 clean:
 	rm -rf $(BUILD) $(VENV) tests/output docs/build
