@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: vmpayload.core contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -68,6 +67,13 @@ PRIVATE_DIRS = {
 MIGRATION_PORTS_B = (49252, 49315)
 START_TIMEOUT = 60
 CAPABILITIES_CACHE = '/var/cache/libvirt/qemu/capabilities'
+
+
+def _quiet(_context, _error):
+    """libvirt's default handler prints every error on stderr, expected ones too; they are raised anyway."""
+
+
+libvirt.registerErrorHandler(_quiet, None)
 
 
 def uri_b(base=BASE):
