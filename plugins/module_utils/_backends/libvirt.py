@@ -29,7 +29,7 @@ from ansible_collections.vmpayload.core.plugins.module_utils._backends.base impo
     Vm,
 )
 from ansible_collections.vmpayload.core.plugins.module_utils._backends.keyed_digest import KEY_BYTES, DigestKey
-from ansible_collections.vmpayload.core.plugins.module_utils._backends.libvirt_pool import volumes_domains_use
+from ansible_collections.vmpayload.core.plugins.module_utils._backends.libvirt_pool import volumes_domain_uses, volumes_domains_use
 from ansible_collections.vmpayload.core.plugins.module_utils._backends.waits import WaitTimeout, retry, wait_until
 from ansible_collections.vmpayload.core.plugins.module_utils._image.base import build_epoch, writer_for
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import (
@@ -341,12 +341,17 @@ class LibvirtBackend(PayloadBackend):
     def cleanup_volumes(self, domain, pool=None):
         """Delete this domain's payload volumes that no domain uses (a clone may use them); return their names."""
         pool = pool or self._pool()
-        removed = []
+        removed, own = [], None
         for name in sorted(pool.listVolumes()):
             # Only the names this backend gives; the definitions are read again for each volume: a
             # concurrent run may just have pointed the domain at it.
             match = xml.PAYLOAD_VOLUME.match(name)
-            if match and match.group('uuid') == domain.UUIDString() and not self._volume_in_use(name, pool):
+            if not match or match.group('uuid') != domain.UUIDString():
+                continue
+            # A volume the domain itself names is in use: the scan of every domain of the host (for each VM,
+            # so O(VMs²) over a fleet) is needed only for a volume the domain no longer names.
+            own = volumes_domain_uses(domain, pool) if own is None else own
+            if name not in own and not self._volume_in_use(name, pool):
                 try:
                     pool.storageVolLookupByName(name).delete(0)
                     removed.append(name)

@@ -172,6 +172,21 @@ def _snapshot_domains(snapshot_xml):
     return [element for element in (snapshot_xml.find('domain'), snapshot_xml.find('inactiveDomain')) if element is not None]
 
 
+def _volumes_of(domain, name, path):
+    """The volumes of the pool (``name``, ``path``) that any definition of ``domain`` names."""
+    used = set()
+    for text in _definitions(domain):
+        root = ElementTree.fromstring(text)
+        for definition in _snapshot_domains(root) if root.tag == 'domainsnapshot' else [root]:
+            used |= volumes_in_pool(definition, name, path)
+    return used
+
+
+def volumes_domain_uses(domain, pool):
+    """The volumes of ``pool`` that ``domain`` itself uses or may start from again (any of its definitions)."""
+    return _volumes_of(domain, pool.name(), ElementTree.fromstring(pool.XMLDesc(0)).findtext('target/path'))
+
+
 def volumes_domains_use(conn, pool):
     """The volumes of ``pool`` any domain of the host uses, or may start from again.
 
@@ -185,10 +200,7 @@ def volumes_domains_use(conn, pool):
     used = set()
     for domain in conn.listAllDomains(0):
         try:
-            for text in _definitions(domain):
-                root = ElementTree.fromstring(text)
-                for definition in _snapshot_domains(root) if root.tag == 'domainsnapshot' else [root]:
-                    used |= volumes_in_pool(definition, name, path)
+            used |= _volumes_of(domain, name, path)
         except libvirt.libvirtError as exc:
             # Undefined (or a transient domain stopped) since the listing: it uses nothing any more.
             if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
