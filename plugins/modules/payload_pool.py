@@ -86,10 +86,20 @@ options:
       - The libvirt modules delete a VM's unused payload volumes whenever they run on that VM, and
         O(vmpayload.core.vm_payload#module:state=absent) deletes its last one; a VM undefined without that leaves
         its volume behind, which this finds.
-      - Only for a pool whose directory no other libvirt host uses (for example over NFS), since the VMs of other
-        hosts are not defined here.
+      - On a directory that other libvirt hosts also use (NFS, a cluster file system, as live migration needs),
+        list them all in O(shared_with). A VM that migrated to another host is defined there, not here, and its
+        volume would otherwise look orphaned.
     type: bool
     default: false
+  shared_with:
+    description:
+      - With O(prune_orphans=true), the libvirt URIs of the other hosts whose pools use the same directory.
+      - A volume stays while its VM is defined, or any domain uses it, on any of them. Each host is reached, and its
+        pool over the directory found, before anything is deleted; one that cannot be fails the task and nothing
+        is deleted.
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     support: full
@@ -131,6 +141,13 @@ EXAMPLES = r"""
   vmpayload.core.payload_pool:
     path: /var/lib/vmpayload/pool
     prune_orphans: true
+
+- name: Remove the orphans of a pool that two hosts share over NFS; a VM migrated to kvm2 keeps its payload
+  vmpayload.core.payload_pool:
+    path: /var/lib/vmpayload/pool
+    prune_orphans: true
+    shared_with:
+      - qemu+ssh://root@kvm2.example.com/system
 
 - name: Remove the pool, keeping its directory and images
   vmpayload.core.payload_pool:
@@ -214,6 +231,7 @@ def main():
         owner=dict(type='int', default=0),
         group=dict(type='int'),
         prune_orphans=dict(type='bool', default=False),
+        shared_with=dict(type='list', elements='str', default=[]),
     )
     module = PayloadModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_if=[('state', 'present', ('path',))])

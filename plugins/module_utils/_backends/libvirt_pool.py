@@ -208,6 +208,16 @@ def volumes_domains_use(conn, pool):
     return used
 
 
+def _domain_exists(conn, uri, domain_uuid):
+    try:
+        conn.lookupByUUIDString(domain_uuid)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            return False
+        raise BackendError('looking up domain %s on %s failed: %s' % (domain_uuid, uri, exc.get_error_message()))
+    return True
+
+
 def _same_path(left, right):
     return os.path.normpath(left) == os.path.normpath(right)
 
@@ -354,30 +364,56 @@ class LibvirtPools:
 
     # -- orphans -----------------------------------------------------------------------------
 
-    def _domain_exists(self, domain_uuid):
+    def _sharing_pool(self, uri, path):
+        """(connection, pool) of host ``uri`` over the directory ``path``; BackendError when it has none."""
         try:
-            self.conn.lookupByUUIDString(domain_uuid)
+            conn = libvirt.open(uri)
         except libvirt.libvirtError as exc:
-            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
-                return False
-            raise BackendError('looking up domain %s on %s failed: %s' % (domain_uuid, self.uri, exc.get_error_message()))
-        return True
+            raise BackendError('cannot connect to libvirt at %s (shared_with): %s; nothing was deleted'
+                               % (uri, exc.get_error_message()))
+        for pool in conn.listAllStoragePools(0):
+            if pool.isActive() and _same_path(ElementTree.fromstring(pool.XMLDesc(0)).findtext('target/path'), path):
+                pool.refresh(0)
+                return conn, pool
+        conn.close()
+        raise BackendError('%s (shared_with) has no active storage pool over %s, so its VMs cannot be asked about '
+                           'the payload volumes there; nothing was deleted. shared_with lists the hosts whose pools '
+                           'use this pool\'s directory' % (uri, path))
 
-    def prune_orphans(self, name, check_mode):
+    def _still_wanted(self, domain_uuid, volume, hosts):
+        """Whether the volume's VM is defined, or any domain uses the volume, on any of ``hosts`` ((conn, uri, pool))."""
+        return any(_domain_exists(conn, uri, domain_uuid) or volume in volumes_domains_use(conn, pool)
+                   for conn, uri, pool in hosts)
+
+    def prune_orphans(self, name, check_mode, shared_with=()):
         """Delete the payload volumes in pool ``name`` whose domain is no longer defined; return their names.
 
         The modules delete a VM's old volumes whenever they run on that VM; a VM undefined without
         ``state: absent`` first leaves its volume behind, and only this finds it. Each domain is looked up
         right before its volume goes, so a VM defined in the meantime keeps its payload; a volume any
-        domain still uses (a clone of the undefined VM) stays.
+        domain still uses (a clone of the undefined VM) stays. ``shared_with`` are the libvirt URIs of the
+        other hosts whose pools use the same directory: a VM that migrated to one of them is defined there,
+        and its volume stays. Each is reached before anything is deleted.
         """
         pool = self._lookup(name)
         if pool is None or not pool.isActive():
             return []
+        path = ElementTree.fromstring(pool.XMLDesc(0)).findtext('target/path')
+        hosts = [(self.conn, self.uri, pool)]
+        try:
+            for uri in shared_with:
+                conn, sharing = self._sharing_pool(uri, path)
+                hosts.append((conn, uri, sharing))
+            return self._prune(name, pool, hosts, check_mode)
+        finally:
+            for conn, _uri, _pool in hosts[1:]:
+                conn.close()
+
+    def _prune(self, name, pool, hosts, check_mode):
         orphans = []
         for volume in sorted(pool.listVolumes()):
             match = PAYLOAD_VOLUME.match(volume)
-            if match is None or self._domain_exists(match.group('uuid')) or volume in volumes_domains_use(self.conn, pool):
+            if match is None or self._still_wanted(match.group('uuid'), volume, hosts):
                 continue
             if not check_mode:
                 try:
@@ -427,7 +463,7 @@ def ensure_pool(module):
             result = pools.ensure_present(params['name'], params['path'], (mode, params['owner'], group),
                                           params['autostart'], module.check_mode)
             if params['prune_orphans']:
-                orphans = pools.prune_orphans(params['name'], module.check_mode)
+                orphans = pools.prune_orphans(params['name'], module.check_mode, params['shared_with'])
                 result['removed_volumes'] = orphans
                 result['changed'] = result['changed'] or bool(orphans)
                 result['diff']['before']['orphan_volumes'] = orphans

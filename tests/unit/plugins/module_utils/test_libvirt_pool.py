@@ -162,6 +162,52 @@ def test_prune_orphans_deletes_only_payload_volumes_of_undefined_domains(pools):
     assert pools.prune_orphans('vmpayload', check_mode=False) == []
 
 
+def _other_host(tmp_path, pool_path='/srv/vmpayload/pool', domains=()):
+    """Another host's URI, a test driver with a pool over ``pool_path`` and ``domains`` ((name, uuid, disk path))."""
+    node = tmp_path / 'other-host.xml'
+    disks = "<devices><disk type='file' device='cdrom'><source file='%s'/><target dev='hdd' bus='ide'/></disk></devices>"
+    node.write_text(
+        "<node><pool type='dir'><name>payloads-b</name><target><path>%s</path></target></pool>%s</node>"
+        % (pool_path, ''.join("<domain type='test'><name>%s</name><uuid>%s</uuid><memory unit='MiB'>64</memory>"
+                              "<os><type>hvm</type></os>%s</domain>" % (name, uuid, disks % disk if disk else '')
+                              for name, uuid, disk in domains)))
+    return 'test://%s' % node
+
+
+def test_prune_orphans_keeps_what_a_host_sharing_the_directory_still_needs(pools, tmp_path):
+    """A VM migrated away is defined on the other host only; a clone there uses an undefined VM's volume."""
+    present(pools)
+    migrated, cloned, gone = (_domain(pools, name) for name in ('migrated', 'cloned', 'gone'))
+    volumes = {domain.name(): 'vmpayload-%s-0123456789abcdef.iso' % domain.UUIDString()
+               for domain in (migrated, cloned, gone)}
+    for name in volumes.values():
+        _volume(pools, name)
+    other = _other_host(tmp_path, domains=[('migrated', migrated.UUIDString(), None),
+                                           ('clone', '6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f',
+                                            '/srv/vmpayload/pool/' + volumes['cloned'])])
+    for domain in (migrated, cloned, gone):
+        domain.undefine()
+
+    assert pools.prune_orphans('vmpayload', check_mode=True) == sorted(volumes.values())
+    assert pools.prune_orphans('vmpayload', check_mode=False, shared_with=[other]) == [volumes['gone']]
+    assert sorted(pools.conn.storagePoolLookupByName('vmpayload').listVolumes()) == sorted(
+        [volumes['migrated'], volumes['cloned']])
+
+
+@pytest.mark.parametrize('other, message', [
+    ('nosuchdriver:///system', 'cannot connect to libvirt at nosuchdriver:///system \\(shared_with\\)'),
+    (None, 'has no active storage pool over /srv/vmpayload/pool'),
+])
+def test_prune_orphans_deletes_nothing_when_a_sharing_host_cannot_be_asked(pools, tmp_path, other, message):
+    present(pools)
+    gone = _domain(pools, 'gone')
+    _volume(pools, 'vmpayload-%s-0123456789abcdef.iso' % gone.UUIDString())
+    gone.undefine()
+    with pytest.raises(BackendError, match=message + '.*nothing was deleted'):
+        pools.prune_orphans('vmpayload', check_mode=False, shared_with=[other or _other_host(tmp_path, '/srv/other')])
+    assert len(pools.conn.storagePoolLookupByName('vmpayload').listVolumes()) == 1
+
+
 def test_prune_orphans_on_a_missing_pool_finds_nothing(pools):
     assert pools.prune_orphans('vmpayload', check_mode=False) == []
 
