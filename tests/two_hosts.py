@@ -327,7 +327,7 @@ def reclaim(name, base=BASE):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--base', type=Path, default=BASE, help='the directory that holds host b (default %(default)s)')
     commands = parser.add_subparsers(dest='command', required=True)
     start_parser = commands.add_parser('start')

@@ -36,6 +36,7 @@ author:
 extends_documentation_fragment:
   - vmpayload.core.payload
   - vmpayload.core.vm
+  - vmpayload.core.vm.PLATFORM
   - vmpayload.core.vm.ENGINE_PAYLOAD_SIZE
   - vmpayload.core.attributes
 options:

@@ -24,6 +24,7 @@ author:
   - vmpayload.core contributors (@vmpayload)
 extends_documentation_fragment:
   - vmpayload.core.vm
+  - vmpayload.core.vm.PLATFORM
   - vmpayload.core.attributes
 options:
   include_content:

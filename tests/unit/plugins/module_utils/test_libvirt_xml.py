@@ -74,7 +74,7 @@ def test_choose_slot(machine, device, drive, target, disks, expected):
      'already holds'),
     ('pc-i440fx-7.2', 'cdrom', 'dedicated', None, cdrom('hdd', source=POOL_PATH + '/other.iso'), 'target',
      'already holds'),
-    ('pc-i440fx-7.2', 'cdrom', 'dedicated', None, cdrom('hdd', source='/elsewhere/' + OUR_FILE.rsplit('/')[-1]),
+    ('pc-i440fx-7.2', 'cdrom', 'dedicated', None, cdrom('hdd', source='/elsewhere/' + OUR_FILE.rsplit('/', maxsplit=1)[-1]),
      'target', 'already holds'),
     ('pc-i440fx-7.2', 'cdrom', 'dedicated', None, cdrom('hdd', device='disk'), 'target', "own disk"),
     ('pc-i440fx-7.2', 'cdrom', 'replace', None, '', 'target', 'drive: replace needs an existing cdrom drive'),
