@@ -124,7 +124,7 @@ def record_from_element(element):
 
 
 def payload_record(described, availability, pool, volume, drive, target):
-    """The record of a payload (``described`` under the host's key) staged as ``volume`` in ``pool`` at ``target``."""
+    """The record of a payload (``described`` under the pool's key) staged as ``volume`` in ``pool`` at ``target``."""
     return PayloadRecord(availability=availability, digest=described.digest, device=described.device,
                          label=described.label, files=[dict(f) for f in described.files], key_id=described.key_id,
                          reported={'volume': volume},
