@@ -16,15 +16,7 @@ from xml.etree import ElementTree
 
 import libvirt
 import pytest
-from fault_helpers import POOL, POOL_PATH, active_pool, connect, run_play
-
-
-@pytest.fixture
-def conn():
-    connection = connect()
-    active_pool(connection)
-    yield connection
-    connection.close()
+from fault_helpers import POOL, POOL_PATH, run_play
 
 
 @pytest.fixture

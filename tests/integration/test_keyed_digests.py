@@ -36,14 +36,6 @@ FILES = [{'name': 'password.txt', 'content': PASSWORD}, {'name': 'user-data', 'c
 
 
 @pytest.fixture
-def conn():
-    connection = connect()
-    active_pool(connection)
-    yield connection
-    connection.close()
-
-
-@pytest.fixture
 def make_domain(conn):
     """Defined, shut-off domains (no disk, no kernel: started, they sit in the firmware)."""
     made = []

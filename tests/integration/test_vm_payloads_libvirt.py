@@ -18,17 +18,9 @@ import uuid
 
 import libvirt
 import pytest
-from fault_helpers import POOL, active_pool, connect, domain_xml, payload_volumes, record_of, run_play
+from fault_helpers import POOL, domain_xml, payload_volumes, record_of, run_play
 
 SECRET = 'fleet-password-%s' % uuid.uuid4().hex[:12]
-
-
-@pytest.fixture
-def conn():
-    connection = connect()
-    active_pool(connection)
-    yield connection
-    connection.close()
 
 
 @pytest.fixture
