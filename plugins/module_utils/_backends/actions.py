@@ -15,10 +15,9 @@ import json
 import uuid
 
 from ansible_collections.vmpayload.core.plugins.module_utils._backends.factory import backend_class
-from ansible_collections.vmpayload.core.plugins.module_utils._image.image_file import listing_text
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.argspec import payload_params
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import BackendError, PayloadValidationError
-from ansible_collections.vmpayload.core.plugins.module_utils._payload.model import parse_payload, staged_payload
+from ansible_collections.vmpayload.core.plugins.module_utils._payload.model import listing_text, parse_payload, staged_payload
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.private_dir import warn_stale_removed
 
 CONTENT_AVAILABILITIES = ('permanent', 'run-once')

@@ -29,9 +29,8 @@ from ansible_collections.vmpayload.core.plugins.module_utils._backends.base impo
     Vm,
 )
 from ansible_collections.vmpayload.core.plugins.module_utils._backends.keyed_digest import KEY_BYTES, DigestKey
-from ansible_collections.vmpayload.core.plugins.module_utils._backends.libvirt_pool import volumes_domain_uses, volumes_domains_use
+from ansible_collections.vmpayload.core.plugins.module_utils._backends.libvirt_uses import volumes_domain_uses, volumes_domains_use
 from ansible_collections.vmpayload.core.plugins.module_utils._backends.waits import WaitTimeout, retry, wait_until
-from ansible_collections.vmpayload.core.plugins.module_utils._image.base import build_epoch, writer_for
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import (
     BackendError,
     MissingLibraryError,
@@ -108,6 +107,7 @@ class LibvirtBackend(PayloadBackend):
         self.drive = drive
         self.target = target
         self._key = None
+        self._refreshed_pool = None
         try:
             self.conn = libvirt.open(uri)
         except libvirt.libvirtError as exc:
@@ -137,6 +137,15 @@ class LibvirtBackend(PayloadBackend):
         return vm.handle.state()[0] not in SHUTOFF_STATES
 
     def _pool(self):
+        """The payload pool, refreshed once per backend (one task, or one vm_payloads batch).
+
+        Once is enough: what this run creates or deletes goes through libvirt, which keeps the pool's list
+        up to date; the paths that race with other runs or hosts (the key's creation, a run-once volume
+        removed before its start) refresh again themselves. Each refresh reads every file of the
+        directory, so a fleet's pool is not read again for every step of every VM.
+        """
+        if self._refreshed_pool is not None:
+            return self._refreshed_pool
         try:
             pool = self.conn.storagePoolLookupByName(self.pool_name)
         except libvirt.libvirtError:
@@ -145,6 +154,7 @@ class LibvirtBackend(PayloadBackend):
         if not pool.isActive():
             raise BackendError('storage pool %s on %s is not active' % (self.pool_name, self.uri))
         self._refresh(pool)
+        self._refreshed_pool = pool
         return pool
 
     @staticmethod
@@ -279,6 +289,9 @@ class LibvirtBackend(PayloadBackend):
             if self._volume_in_use(name, pool):
                 return False
             pool.storageVolLookupByName(name).delete(0)
+        # Imported here: a run that finds the payload in place builds nothing, and compiles no image code.
+        from ansible_collections.vmpayload.core.plugins.module_utils._image.base import build_epoch, writer_for
+
         workdir = PrivateDir(WORK_PREFIX, purpose='a private directory for the image')
         try:
             image = os.path.join(workdir.path, name)

@@ -22,8 +22,9 @@ import traceback
 from xml.etree import ElementTree
 from dataclasses import asdict, dataclass
 
+from ansible_collections.vmpayload.core.plugins.module_utils._backends.libvirt_uses import volumes_domains_use
 # The volume names the libvirt backend gives payloads: prune_orphans deletes only those.
-from ansible_collections.vmpayload.core.plugins.module_utils._backends.libvirt_xml import PAYLOAD_VOLUME, volumes_in_pool
+from ansible_collections.vmpayload.core.plugins.module_utils._backends.libvirt_xml import PAYLOAD_VOLUME
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import (
     BackendError,
     MissingLibraryError,
@@ -139,73 +140,6 @@ def _redefined_xml(pool, permissions):
     root = ElementTree.fromstring(pool.XMLDesc(0))
     _set_permissions(root.find('target'), *permissions)
     return ElementTree.tostring(root, encoding='unicode')
-
-
-def _definitions(domain):
-    """Every definition of ``domain`` that libvirt may start it from again, as XML text.
-
-    The persistent and the running definition; the one in its managed save image (``virsh start``
-    restores from it); and those its snapshots hold (``virsh snapshot-revert`` brings a snapshot's
-    definition back, with the payload volume it named then).
-    """
-    flags = (libvirt.VIR_DOMAIN_XML_INACTIVE, 0) if domain.isActive() else (libvirt.VIR_DOMAIN_XML_INACTIVE,)
-    for flag in flags:
-        yield domain.XMLDesc(flag)
-    if domain.hasManagedSaveImage(0):
-        try:
-            yield domain.managedSaveGetXMLDesc(0)
-        except libvirt.libvirtError as exc:
-            # A driver without it (libvirt's test driver) restores from the persistent definition.
-            if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
-                raise
-    for snapshot in domain.listAllSnapshots(0):
-        # A snapshot deleted since the listing restores nothing.
-        try:
-            yield snapshot.getXMLDesc(0)
-        except libvirt.libvirtError as exc:
-            if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN_SNAPSHOT:
-                raise
-
-
-def _snapshot_domains(snapshot_xml):
-    """The domain definitions a snapshot holds: the one it reverts to, and (of a running domain) the persistent one."""
-    return [element for element in (snapshot_xml.find('domain'), snapshot_xml.find('inactiveDomain')) if element is not None]
-
-
-def _volumes_of(domain, name, path):
-    """The volumes of the pool (``name``, ``path``) that any definition of ``domain`` names."""
-    used = set()
-    for text in _definitions(domain):
-        root = ElementTree.fromstring(text)
-        for definition in _snapshot_domains(root) if root.tag == 'domainsnapshot' else [root]:
-            used |= volumes_in_pool(definition, name, path)
-    return used
-
-
-def volumes_domain_uses(domain, pool):
-    """The volumes of ``pool`` that ``domain`` itself uses or may start from again (any of its definitions)."""
-    return _volumes_of(domain, pool.name(), ElementTree.fromstring(pool.XMLDesc(0)).findtext('target/path'))
-
-
-def volumes_domains_use(conn, pool):
-    """The volumes of ``pool`` any domain of the host uses, or may start from again.
-
-    That is any definition of a domain: persistent, running, in a managed save image or in a snapshot.
-    A clone, or a definition copied from another VM, uses the other VM's payload volume; a snapshot taken
-    before a payload change names the old volume: no volume is deleted while any of them names it,
-    whichever VM its name says it is for.
-    """
-    name = pool.name()
-    path = ElementTree.fromstring(pool.XMLDesc(0)).findtext('target/path')
-    used = set()
-    for domain in conn.listAllDomains(0):
-        try:
-            used |= _volumes_of(domain, name, path)
-        except libvirt.libvirtError as exc:
-            # Undefined (or a transient domain stopped) since the listing: it uses nothing any more.
-            if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
-                raise
-    return used
 
 
 def _domain_exists(conn, uri, domain_uuid):

@@ -18,7 +18,7 @@ from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors imp
     ImageWriteError,
     PayloadValidationError,
 )
-from ansible_collections.vmpayload.core.plugins.module_utils._payload.model import staged_payload
+from ansible_collections.vmpayload.core.plugins.module_utils._payload.model import listing_text, staged_payload
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.private_dir import warn_stale_removed
 
 HASH_CHUNK = 1024 * 1024
@@ -33,20 +33,6 @@ def file_sha256(path):
         for chunk in iter(lambda: stream.read(HASH_CHUNK), b''):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _file_digest_text(entry):
-    """An image's files carry their sha256; a VM's record its digests as the platform keeps them (keyed on libvirt)."""
-    if 'sha256' in entry:
-        return 'sha256:%s' % entry['sha256']
-    return 'digest:%s' % (entry.get('digest') or '-')
-
-
-def listing_text(listing):
-    """A diff-friendly text of an image listing: metadata only, one file per line."""
-    lines = ['device: %s' % listing['device'], 'label: %s' % (listing['label'] or '')]
-    lines.extend('%s  %d  %s' % (f['name'], f['size'], _file_digest_text(f)) for f in listing['files'])
-    return '\n'.join(lines) + '\n'
 
 
 def check_dest(dest):

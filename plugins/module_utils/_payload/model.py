@@ -160,6 +160,20 @@ def payload_digest(device, label, named_hashes):
     return hashlib.sha256(text.encode('utf-8')).hexdigest()
 
 
+def _file_digest_text(entry):
+    """An image's files carry their sha256; a VM's record its digests as the platform keeps them (keyed on libvirt)."""
+    if 'sha256' in entry:
+        return 'sha256:%s' % entry['sha256']
+    return 'digest:%s' % (entry.get('digest') or '-')
+
+
+def listing_text(listing):
+    """A diff-friendly text of an image listing: metadata only, one file per line."""
+    lines = ['device: %s' % listing['device'], 'label: %s' % (listing['label'] or '')]
+    lines.extend('%s  %d  %s' % (f['name'], f['size'], _file_digest_text(f)) for f in listing['files'])
+    return '\n'.join(lines) + '\n'
+
+
 def is_noncharacter(char):
     """U+FDD0..U+FDEF and the last two code points of every plane: not for interchange.
 

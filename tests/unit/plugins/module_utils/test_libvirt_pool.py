@@ -21,8 +21,8 @@ from ansible_collections.vmpayload.core.plugins.module_utils._backends.libvirt_p
     LibvirtPools,
     parse_mode,
     qemu_gid,
-    volumes_domains_use,
 )
+from ansible_collections.vmpayload.core.plugins.module_utils._backends.libvirt_uses import volumes_domains_use
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import (
     BackendError,
     PayloadValidationError,
