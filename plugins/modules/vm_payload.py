@@ -148,7 +148,7 @@ availability:
 digest:
   description:
     - The payload digest as the VM's record keeps it. On libvirt an HMAC-SHA256 of the canonical digest under the
-      host's payload digest key (RV(digest_key)), which read-only libvirt clients cannot read, so that the record and
+      pool's payload digest key (RV(digest_key)), which read-only libvirt clients cannot read, so that the record and
       the volume name let nobody test a guess of the content. On oVirt the canonical digest, as payload_image and the
       P(vmpayload.core.payload_digest#filter) filter give it.
   returned: when O(state=present)
@@ -194,7 +194,9 @@ volume:
   type: str
   sample: vmpayload-3c5e9a04-5b8e-4f7e-9d1e-2f0c6b1a7e55-2e9e49663987d14f.iso
 restart_required:
-  description: Whether the running VM sees the change only after its next start.
+  description:
+    - Whether the VM sees the change only after its next start. A running VM whose drive could not change
+      live, or, on libvirt, a stopped VM that resumes from a managed save image holding another payload.
   returned: always
   type: bool
   sample: false

@@ -11,13 +11,14 @@ short_description: Read back a VM's payload
 version_added: 0.1.0
 description:
   - Reports a VM's payload as oVirt's GetVmPayloadQuery does. It gives the availability (V(permanent),
-    V(run-once) or V(none)), device, label, and each file's name, size and sha256. A running VM reports what it
-    runs with.
+    V(run-once) or V(none)), device, label, and each file's name, size and digest. A running VM reports what it
+    runs with; on libvirt, a stopped VM with a managed save image (C(virsh managedsave)) what that image holds,
+    which the VM resumes with at its next start.
   - With O(include_content=true) each file's content is read from the staged image itself, not from the record
     (libvirt), or from the engine (oVirt).
   - On oVirt the engine shows payloads only to users that hold an administrator role. For any other user the module
     reports V(unknown) with RV(msg) saying why, never a false V(none).
-  - On libvirt the digests are keyed with the host's payload digest key (see M(vmpayload.core.vm_payload)), so a digest
+  - On libvirt the digests are keyed with the pool's payload digest key (see M(vmpayload.core.vm_payload)), so a digest
     computed elsewhere cannot be compared with them. To audit a VM, give the payload it should have as O(expected);
     the module compares it under the pool's key and reports RV(matches_expected).
 author:
@@ -124,7 +125,7 @@ availability:
   sample: permanent
 digest:
   description:
-    - The recorded payload digest. On libvirt an HMAC-SHA256 under the host's payload digest key (RV(digest_key)); on
+    - The recorded payload digest. On libvirt an HMAC-SHA256 under the pool's payload digest key (RV(digest_key)); on
       oVirt the canonical sha256 digest, as the P(vmpayload.core.payload_digest#filter) filter gives it.
   returned: when there is a payload
   type: str

@@ -221,7 +221,9 @@ vms:
       type: str
       sample: permanent
     restart_required:
-      description: Whether the running VM sees the change only after its next start.
+      description:
+        - Whether the VM sees the change only after its next start. A running VM whose drive could not change
+          live, or, on libvirt, a stopped VM that resumes from a managed save image holding another payload.
       type: bool
       sample: false
     failed:

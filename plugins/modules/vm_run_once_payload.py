@@ -93,7 +93,7 @@ availability:
 digest:
   description:
     - The payload digest as the VM's record keeps it. On libvirt an HMAC-SHA256 of the canonical digest under the
-      host's payload digest key (RV(digest_key)), which read-only libvirt clients cannot read, so that the record and
+      pool's payload digest key (RV(digest_key)), which read-only libvirt clients cannot read, so that the record and
       the volume name let nobody test a guess of the content. On oVirt the canonical digest, as payload_image and the
       P(vmpayload.core.payload_digest#filter) filter give it.
   returned: success

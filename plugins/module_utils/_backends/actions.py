@@ -60,16 +60,18 @@ def ensure_permanent(backend, vm, payload, check_mode):
                   **payload_summary(described))
     result.update(placement.reported)
     if in_place:
-        result['restart_required'] = running and not placement.live
+        result['restart_required'] = (running and not placement.live) or placement.resumes_other
         if not check_mode:
             result.update(backend.tidy(vm))
         return result
     _refuse_if_blocked(backend, vm)
     result['diff'] = payload_diff(record, described)
     if check_mode:
-        result['restart_required'] = running and placement.needs_restart
+        result['restart_required'] = (running and placement.needs_restart) or placement.resumes_other
         return result
     result.update(backend.attach(vm, payload, placement))
+    if placement.resumes_other:
+        result['restart_required'] = True
     return result
 
 

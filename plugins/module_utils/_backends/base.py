@@ -105,6 +105,8 @@ class Placement:
     ``live``: a running VM sees it now. ``needs_restart``: applying it would reach a running VM
     only at its next start. ``live_repair``: a running VM does not see what it keeps, but could now
     (a run was stopped between the two), so an unchanged payload is applied again.
+    ``resumes_other``: a stopped VM resumes from a saved state (libvirt's managed save image) that
+    holds another payload, or none: it sees this one only at its next boot.
     ``reported``: result keys the platform adds (volume, replaced media).
     ``location``: the backend's own notes for the operation that follows (drive slot, pool).
     """
@@ -113,6 +115,7 @@ class Placement:
     live: bool = True
     live_repair: bool = False
     needs_restart: bool = False
+    resumes_other: bool = False
     reported: dict = field(default_factory=dict)
     location: dict = field(default_factory=dict)
 

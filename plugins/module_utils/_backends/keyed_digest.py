@@ -26,7 +26,7 @@ FILE_CONTEXT = b'vmpayload-file/1\n'
 
 
 class DigestKey:
-    """A host's payload digest key; ``stored`` says whether the host keeps it already."""
+    """A pool's payload digest key; ``stored`` says whether the pool keeps it already."""
 
     def __init__(self, secret, stored):
         if len(secret) < KEY_BYTES:

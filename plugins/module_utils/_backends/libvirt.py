@@ -374,9 +374,26 @@ class LibvirtBackend(PayloadBackend):
 
     # -- reading -----------------------------------------------------------------------------
 
+    @staticmethod
+    def _saved_definition(domain):
+        """The definition a stopped domain resumes from at its next start (its managed save image), or None."""
+        if domain.isActive() or not domain.hasManagedSaveImage(0):
+            return None
+        try:
+            return ElementTree.fromstring(domain.managedSaveGetXMLDesc(0))
+        except libvirt.libvirtError as exc:
+            # A driver without it (libvirt's test driver) restores from the persistent definition.
+            if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
+                raise
+        return None
+
     @_translate_libvirt_errors
     def read_record(self, vm, live=False):
-        record = xml.record_in_domain(self._xml(vm.handle, inactive=not live))
+        """The VM's record: with ``live``, of what it runs with, or resumes from (a managed save) or boots with next."""
+        definition = self._saved_definition(vm.handle) if live else None
+        if definition is None:
+            definition = self._xml(vm.handle, inactive=not live)
+        record = xml.record_in_domain(definition)
         if record is None:
             return PayloadRecord.none()
         owner = xml.volume_owner(record.placement.get('volume'))
@@ -473,6 +490,12 @@ class LibvirtBackend(PayloadBackend):
                                      and live_disk.get('device') == payload.device
                                      and (live_record is None or live_record.availability == 'permanent'))
         placement.needs_restart = running and occupant is None
+        saved = None if running else self._saved_definition(domain)
+        if saved is not None:
+            # libvirt restores the saved definition, whatever the persistent one says now.
+            saved_record = xml.record_in_domain(saved)
+            placement.resumes_other = not (saved_record is not None and saved_record.availability == 'permanent'
+                                           and saved_record.placement.get('volume') == volume_name)
         replaced = xml.disk_source(occupant)
         if replaced and not xml.is_payload_disk(occupant, self.pool_name, pool_path):
             placement.reported['replaced_media'] = replaced

@@ -202,6 +202,17 @@ def test_restart_required_when_unchanged_says_whether_the_running_vm_sees_it(run
     assert (result['changed'], result['restart_required']) == (False, expected)
 
 
+@pytest.mark.parametrize('in_place', [False, True])
+@pytest.mark.parametrize('check_mode', [False, True])
+def test_a_stopped_vm_that_resumes_another_payload_needs_a_restart(in_place, check_mode):
+    """A managed save image holds the payload the VM resumes with, whatever its definition says now."""
+    wanted = make_payload()
+    backend = FakeBackend(record=record_of(wanted, 'permanent') if in_place else None,
+                          placement=Placement(in_place=in_place, resumes_other=True))
+    result = actions.ensure_permanent(backend, VM, wanted, check_mode)
+    assert (result['changed'], result['restart_required']) == (not in_place, True)
+
+
 @pytest.mark.parametrize('check_mode', [False, True])
 def test_absent_detaches_a_permanent_payload(check_mode):
     wanted = make_payload()
