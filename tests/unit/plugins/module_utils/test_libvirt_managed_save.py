@@ -7,7 +7,7 @@
 ``virsh managedsave`` during a run-once boot leaves a persistent definition without the payload and a save
 image with it; ``virsh start`` restores the save image. vm_payload_info reports what the VM resumes with, and
 vm_payload says that a new payload reaches it only at its next boot (``restart_required``). libvirt's test
-driver does not show a save image's XML, so a wrapper gives it (as in test_libvirt_pool.py); the rest is the
+driver does not show a save image's XML, so a wrapper gives it (tests/unit/saved_domain.py); the rest is the
 test driver's.
 """
 
@@ -17,6 +17,7 @@ from xml.etree import ElementTree
 
 import libvirt
 import pytest
+from saved_domain import SavedWith
 
 from ansible_collections.vmpayload.core.plugins.module_utils._backends import libvirt_xml as xml
 from ansible_collections.vmpayload.core.plugins.module_utils._backends.base import Vm
@@ -26,22 +27,6 @@ from ansible_collections.vmpayload.core.plugins.module_utils._payload.model impo
 
 DOMAIN = "<domain type='test'><name>%s</name><memory>65536</memory><os><type>hvm</type></os><devices/></domain>"
 POOL_PATH = '/srv/vmpayload/pool'
-
-
-class _SavedWith:
-    """A domain whose managed save image holds ``saved_xml`` (libvirt's test driver does not show that XML)."""
-
-    def __init__(self, domain, saved_xml):
-        self.domain, self.saved_xml = domain, saved_xml
-
-    def __getattr__(self, name):
-        return getattr(self.domain, name)
-
-    def hasManagedSaveImage(self, flags):
-        return 1
-
-    def managedSaveGetXMLDesc(self, flags):
-        return self.saved_xml
 
 
 @pytest.fixture
@@ -78,7 +63,7 @@ def _saved(backend, domain, payload, availability):
 def test_a_vm_saved_during_its_run_once_boot_reports_the_payload_it_resumes_with(backend):
     domain = backend.conn.defineXML(DOMAIN % 'saved-once')
     saved_xml, volume = _saved(backend, domain, _payload('#cloud-config\n'), 'run-once')
-    vm = Vm(name='saved-once', id=domain.UUIDString(), handle=_SavedWith(domain, saved_xml))
+    vm = Vm(name='saved-once', id=domain.UUIDString(), handle=SavedWith(domain, saved_xml))
 
     resumed = backend.read_record(vm, live=True)
     assert (resumed.availability, resumed.placement['volume']) == ('run-once', volume)
@@ -104,7 +89,7 @@ def test_placement_says_whether_a_saved_vm_resumes_with_another_payload(
     else:
         saved_xml, _volume = _saved(backend, domain, wanted if same_payload else _payload('#cloud-config\n'),
                                     saved_availability)
-    vm = Vm(name='saved', id=domain.UUIDString(), handle=_SavedWith(domain, saved_xml))
+    vm = Vm(name='saved', id=domain.UUIDString(), handle=SavedWith(domain, saved_xml))
     placement = backend.place(vm, wanted, backend.read_record(vm))
     assert placement.resumes_other is resumes_other
     # A VM without a save image boots from its definition: nothing to resume.

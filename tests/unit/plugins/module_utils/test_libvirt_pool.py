@@ -16,6 +16,7 @@ import json
 import libvirt
 import pytest
 from module_args import patch_module_args
+from saved_domain import SavedWith
 
 from ansible_collections.vmpayload.core.plugins.module_utils._backends.libvirt_pool import (
     LibvirtPools,
@@ -348,22 +349,6 @@ def test_a_volume_only_a_snapshot_names_is_in_use(pools, drive):
     assert volumes_domains_use(pools.conn, pool) == {'new.iso'}
 
 
-class _SavedWith:
-    """A domain whose managed save image holds ``saved_xml`` (libvirt's test driver does not show that XML)."""
-
-    def __init__(self, domain, saved_xml):
-        self.domain, self.saved_xml = domain, saved_xml
-
-    def __getattr__(self, name):
-        return getattr(self.domain, name)
-
-    def hasManagedSaveImage(self, flags):
-        return 1
-
-    def managedSaveGetXMLDesc(self, flags):
-        return self.saved_xml
-
-
 class _Lists:
     """A connection listing the given domains."""
 
@@ -381,5 +366,5 @@ def test_a_volume_only_a_managed_save_image_names_is_in_use(pools):
     domain = pools.conn.defineXML(DOMAIN % ('saved', BY_FILE % 'saved.iso'))
     saved = domain.XMLDesc(0)
     domain = _redefine(pools.conn, domain, BY_FILE % 'next.iso')
-    assert volumes_domains_use(_Lists(_SavedWith(domain, saved)), pool) == {'saved.iso', 'next.iso'}
+    assert volumes_domains_use(_Lists(SavedWith(domain, saved)), pool) == {'saved.iso', 'next.iso'}
     assert volumes_domains_use(_Lists(domain), pool) == {'next.iso'}
