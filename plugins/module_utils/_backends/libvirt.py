@@ -29,7 +29,11 @@ from ansible_collections.vmpayload.core.plugins.module_utils._backends.base impo
     Vm,
 )
 from ansible_collections.vmpayload.core.plugins.module_utils._backends.keyed_digest import KEY_BYTES, DigestKey
-from ansible_collections.vmpayload.core.plugins.module_utils._backends.libvirt_uses import volumes_domain_uses, volumes_domains_use
+from ansible_collections.vmpayload.core.plugins.module_utils._backends.libvirt_uses import (
+    managed_save_xml,
+    volumes_domain_uses,
+    volumes_domains_use,
+)
 from ansible_collections.vmpayload.core.plugins.module_utils._backends.waits import WaitTimeout, retry, wait_until
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.errors import (
     BackendError,
@@ -377,15 +381,8 @@ class LibvirtBackend(PayloadBackend):
     @staticmethod
     def _saved_definition(domain):
         """The definition a stopped domain resumes from at its next start (its managed save image), or None."""
-        if domain.isActive() or not domain.hasManagedSaveImage(0):
-            return None
-        try:
-            return ElementTree.fromstring(domain.managedSaveGetXMLDesc(0))
-        except libvirt.libvirtError as exc:
-            # A driver without it (libvirt's test driver) restores from the persistent definition.
-            if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
-                raise
-        return None
+        saved = None if domain.isActive() else managed_save_xml(domain)
+        return None if saved is None else ElementTree.fromstring(saved)
 
     @_translate_libvirt_errors
     def read_record(self, vm, live=False):

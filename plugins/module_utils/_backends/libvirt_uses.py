@@ -21,6 +21,19 @@ except ImportError:
     libvirt = None
 
 
+def managed_save_xml(domain):
+    """The definition in ``domain``'s managed save image, which ``virsh start`` restores, as XML text; or None."""
+    if not domain.hasManagedSaveImage(0):
+        return None
+    try:
+        return domain.managedSaveGetXMLDesc(0)
+    except libvirt.libvirtError as exc:
+        # A driver without it (libvirt's test driver) restores from the persistent definition.
+        if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
+            raise
+    return None
+
+
 def _definitions(domain):
     """Every definition of ``domain`` that libvirt may start it from again, as XML text.
 
@@ -31,13 +44,9 @@ def _definitions(domain):
     flags = (libvirt.VIR_DOMAIN_XML_INACTIVE, 0) if domain.isActive() else (libvirt.VIR_DOMAIN_XML_INACTIVE,)
     for flag in flags:
         yield domain.XMLDesc(flag)
-    if domain.hasManagedSaveImage(0):
-        try:
-            yield domain.managedSaveGetXMLDesc(0)
-        except libvirt.libvirtError as exc:
-            # A driver without it (libvirt's test driver) restores from the persistent definition.
-            if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
-                raise
+    saved = managed_save_xml(domain)
+    if saved is not None:
+        yield saved
     for snapshot in domain.listAllSnapshots(0):
         # A snapshot deleted since the listing restores nothing.
         try:
