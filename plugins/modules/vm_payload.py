@@ -195,8 +195,8 @@ volume:
   sample: vmpayload-3c5e9a04-5b8e-4f7e-9d1e-2f0c6b1a7e55-2e9e49663987d14f.iso
 restart_required:
   description:
-    - Whether the VM sees the change only after its next start. A running VM whose drive could not change
-      live, or, on libvirt, a stopped VM that resumes from a managed save image holding another payload.
+    - Whether the VM sees the change only after its next start. True for a running VM whose drive could not change
+      live, or, on libvirt, for a stopped VM that resumes from a managed save image holding another payload.
   returned: always
   type: bool
   sample: false

@@ -222,8 +222,8 @@ vms:
       sample: permanent
     restart_required:
       description:
-        - Whether the VM sees the change only after its next start. A running VM whose drive could not change
-          live, or, on libvirt, a stopped VM that resumes from a managed save image holding another payload.
+        - Whether the VM sees the change only after its next start. True for a running VM whose drive could not change
+          live, or, on libvirt, for a stopped VM that resumes from a managed save image holding another payload.
       type: bool
       sample: false
     failed:
