@@ -10,12 +10,10 @@ host for a volume the VM itself names made that O(VMs) per VM, O(VMs²) for a fl
 
 from __future__ import annotations
 
-import libvirt
 import pytest
+from libvirt_doubles import backend_on_test_driver
 
 from ansible_collections.vmpayload.core.plugins.module_utils._backends import libvirt as backend_module
-from ansible_collections.vmpayload.core.plugins.module_utils._backends.libvirt import LibvirtBackend
-from ansible_collections.vmpayload.core.plugins.module_utils._backends.libvirt_pool import LibvirtPools
 
 DISK = "<disk type='volume' device='cdrom'><source pool='vmpayload' volume='%s'/><target dev='%s' bus='ide'/></disk>"
 DOMAIN = ("<domain type='test'><name>%s</name><memory>65536</memory><os><type>hvm</type></os>"
@@ -24,25 +22,16 @@ DOMAIN = ("<domain type='test'><name>%s</name><memory>65536</memory><os><type>hv
 
 @pytest.fixture
 def backend(tmp_path, monkeypatch):
-    node = tmp_path / 'node.xml'
-    node.write_text('<node/>')
-    uri = 'test://%s' % node
-    pools = LibvirtPools(libvirt.open(uri), uri)
-    pools.ensure_present('vmpayload', '/srv/vmpayload/pool', ('0750', 0, 0), True, False)
-    made = LibvirtBackend(uri, 'vmpayload')
-    # The test driver keeps its state per connection: the backend works on the one the pool was made on.
-    made.conn.close()
-    made.conn = pools.conn
-    made.scanned = []
-    scan = backend_module.volumes_domains_use
+    with backend_on_test_driver(tmp_path) as made:
+        made.scanned = []
+        scan = backend_module.volumes_domains_use
 
-    def counted(conn, pool):
-        made.scanned.append(True)
-        return scan(conn, pool)
+        def counted(conn, pool):
+            made.scanned.append(True)
+            return scan(conn, pool)
 
-    monkeypatch.setattr(backend_module, 'volumes_domains_use', counted)
-    yield made
-    pools.close()
+        monkeypatch.setattr(backend_module, 'volumes_domains_use', counted)
+        yield made
 
 
 def _volume(conn, name):

@@ -7,7 +7,7 @@
 ``virsh managedsave`` during a run-once boot leaves a persistent definition without the payload and a save
 image with it; ``virsh start`` restores the save image. vm_payload_info reports what the VM resumes with, and
 vm_payload says that a new payload reaches it only at its next boot (``restart_required``). libvirt's test
-driver does not show a save image's XML, so a wrapper gives it (tests/unit/saved_domain.py); the rest is the
+driver does not show a save image's XML, so a wrapper gives it (tests/unit/libvirt_doubles.py); the rest is the
 test driver's.
 """
 
@@ -15,33 +15,20 @@ from __future__ import annotations
 
 from xml.etree import ElementTree
 
-import libvirt
 import pytest
-from saved_domain import SavedWith
+from libvirt_doubles import POOL_PATH, SavedWith, backend_on_test_driver
 
 from ansible_collections.vmpayload.core.plugins.module_utils._backends import libvirt_xml as xml
 from ansible_collections.vmpayload.core.plugins.module_utils._backends.base import Vm
-from ansible_collections.vmpayload.core.plugins.module_utils._backends.libvirt import LibvirtBackend
-from ansible_collections.vmpayload.core.plugins.module_utils._backends.libvirt_pool import LibvirtPools
 from ansible_collections.vmpayload.core.plugins.module_utils._payload.model import parse_payload
 
 DOMAIN = "<domain type='test'><name>%s</name><memory>65536</memory><os><type>hvm</type></os><devices/></domain>"
-POOL_PATH = '/srv/vmpayload/pool'
 
 
 @pytest.fixture
 def backend(tmp_path):
-    node = tmp_path / 'node.xml'
-    node.write_text('<node/>')
-    uri = 'test://%s' % node
-    pools = LibvirtPools(libvirt.open(uri), uri)
-    pools.ensure_present('vmpayload', POOL_PATH, ('0750', 0, 0), True, False)
-    made = LibvirtBackend(uri, 'vmpayload')
-    # The test driver keeps its state per connection: the backend works on the one the pool was made on.
-    made.conn.close()
-    made.conn = pools.conn
-    yield made
-    pools.close()
+    with backend_on_test_driver(tmp_path) as made:
+        yield made
 
 
 def _payload(text):

@@ -16,7 +16,7 @@ import json
 import libvirt
 import pytest
 from module_args import patch_module_args
-from saved_domain import SavedWith
+from libvirt_doubles import SavedWith
 
 from ansible_collections.vmpayload.core.plugins.module_utils._backends.libvirt_pool import (
     LibvirtPools,
